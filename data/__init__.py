@@ -1,0 +1,27 @@
+"""Data layer: the Annotations container, loaders, simulators and the bundled demo crowd."""
+
+from .annotations import Annotations, AnnotationsError
+from .loaders import list_datasets, load_dataset, load_split, read_csv
+from .simulate import (
+    SimulatedCrowd,
+    load_demo,
+    load_demo_truth,
+    make_demo,
+    random_design,
+    simulate,
+)
+
+__all__ = [
+    "Annotations",
+    "AnnotationsError",
+    "SimulatedCrowd",
+    "list_datasets",
+    "load_dataset",
+    "load_demo",
+    "load_demo_truth",
+    "load_split",
+    "make_demo",
+    "random_design",
+    "read_csv",
+    "simulate",
+]

@@ -1,0 +1,18 @@
+"""One runner for every model of the zoo: ``fit(model, data, method) -> Fit``."""
+
+from .fit import INTERVAL, Fit
+from .map import MapResult, log_posterior, log_prior, run_em, run_lbfgs
+from .runner import METHODS, ConvergenceWarning, fit
+
+__all__ = [
+    "INTERVAL",
+    "METHODS",
+    "ConvergenceWarning",
+    "Fit",
+    "MapResult",
+    "fit",
+    "log_posterior",
+    "log_prior",
+    "run_em",
+    "run_lbfgs",
+]

@@ -1,0 +1,139 @@
+"""EM-like MAP: the posterior mode of the parameters with the true labels summed out.
+
+Two pure, jitted kernels, each a ``lax.while_loop`` that keeps the log posterior of every
+iteration:
+
+* :func:`run_em` — closed-form EM for models that declare ``em_update`` (Dawid-Skene,
+  one-coin, ...). The E-step is the exact label posterior from :func:`marginalize`, the
+  M-step the model's own. The log posterior is monotone.
+* :func:`run_lbfgs` — for models without one: L-BFGS (optax) on the negative log posterior
+  in the unconstrained space, *without* the Jacobian of the transform, so both kernels find
+  the same (constrained-space) mode.
+
+No pandas inside; the runner (:mod:`crowdzoo.inference.fit`) is the facade.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpyro
+from jax.flatten_util import ravel_pytree
+from numpyro.distributions.transforms import biject_to
+from numpyro.infer.util import log_density
+
+__all__ = ["MapResult", "run_em", "run_lbfgs", "log_prior", "log_posterior", "param_supports"]
+
+
+class MapResult(NamedTuple):
+    """Output of a MAP kernel.
+
+    Attributes
+    ----------
+    params : dict
+        The parameters at the mode (constrained space).
+    history : (max_iter,) array
+        Log posterior per iteration (NaN past ``n_iter``).
+    n_iter : int array
+        Iterations run.
+    converged : bool array
+        Whether the tolerance was met before the cap.
+    """
+
+    params: dict
+    history: jax.Array
+    n_iter: jax.Array
+    converged: jax.Array
+
+
+def log_prior(model, params, data) -> jax.Array:
+    """``log p(params)``: the density of the model's prior statements at ``params``."""
+    lp, _ = log_density(model.sample_params, (data,), {}, params)
+    return lp
+
+
+def log_posterior(model, params, data) -> jax.Array:
+    """Unnormalized ``log p(params | y)`` with the true labels marginalized exactly."""
+    return model.log_likelihood(params, data).log_lik + log_prior(model, params, data)
+
+
+@partial(jax.jit, static_argnames=("model", "max_iter"))
+def run_em(model, params0, data, tol, max_iter: int) -> MapResult:
+    """Closed-form EM until ``|Δ log posterior| / N < tol`` or ``max_iter`` iterations."""
+    n = jnp.maximum(data.n_answers, 1)
+
+    def cond(state):
+        _, it, _, _, done = state
+        return (it < max_iter) & ~done
+
+    def body(state):
+        params, it, prev, hist, _ = state
+        m = model.log_likelihood(params, data)
+        lp = m.log_lik + log_prior(model, params, data)
+        hist = hist.at[it].set(lp)
+        done = jnp.abs(lp - prev) / n < tol
+        resp = jax.nn.softmax(m.logits, axis=-1)
+        new = model.em_update(params, resp, data)
+        # keep the evaluated parameters once converged: history and params then agree
+        params = jax.tree.map(lambda a, b: jnp.where(done, a, b), params, new)
+        return params, it + 1, lp, hist, done
+
+    hist0 = jnp.full((max_iter,), jnp.nan)
+    state = (params0, jnp.asarray(0), jnp.asarray(-jnp.inf), hist0, jnp.asarray(False))
+    params, it, _, hist, done = jax.lax.while_loop(cond, body, state)
+    return MapResult(params, hist, it, done)
+
+
+def param_supports(model, data) -> dict:
+    """Support (constraint) of every parameter site of ``model.sample_params``."""
+    with numpyro.handlers.trace() as tr, numpyro.handlers.seed(rng_seed=0):
+        model.sample_params(data)
+    return {
+        name: site["fn"].support
+        for name, site in tr.items()
+        if site["type"] == "sample" and not site["is_observed"]
+    }
+
+
+@partial(jax.jit, static_argnames=("model", "max_iter"))
+def run_lbfgs(model, params0, data, tol, max_iter: int) -> MapResult:
+    """L-BFGS on ``-log posterior`` over unconstrained parameters (no Jacobian term)."""
+    import optax
+
+    supports = param_supports(model, data)
+    transforms = {k: biject_to(s) for k, s in supports.items()}
+    u0 = {k: transforms[k].inv(params0[k]) for k in supports}
+    x0, unravel = ravel_pytree(u0)
+    n = jnp.maximum(data.n_answers, 1)
+
+    def constrain(x):
+        u = unravel(x)
+        return {k: transforms[k](u[k]) for k in u}
+
+    def objective(x):
+        return -log_posterior(model, constrain(x), data) / n
+
+    opt = optax.lbfgs()
+    value_and_grad = optax.value_and_grad_from_state(objective)
+
+    def cond(state):
+        _, _, it, _, _, done = state
+        return (it < max_iter) & ~done
+
+    def body(state):
+        x, opt_state, it, prev, hist, _ = state
+        value, grad = value_and_grad(x, state=opt_state)
+        updates, opt_state = opt.update(grad, opt_state, x, value=value, grad=grad,
+                                        value_fn=objective)
+        x = optax.apply_updates(x, updates)
+        hist = hist.at[it].set(-value * n)
+        done = (jnp.abs(prev - value) < tol) & (jnp.linalg.norm(grad) < jnp.sqrt(tol))
+        return x, opt_state, it + 1, value, hist, done
+
+    hist0 = jnp.full((max_iter,), jnp.nan)
+    state = (x0, opt.init(x0), jnp.asarray(0), jnp.asarray(jnp.inf), hist0, jnp.asarray(False))
+    x, _, it, _, hist, done = jax.lax.while_loop(cond, body, state)
+    return MapResult(constrain(x), hist, it, done)

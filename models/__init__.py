@@ -1,0 +1,65 @@
+"""The zoo: one module per paper's generative model, and the registry that names them.
+
+Every model is a NumPyro program built on :mod:`crowdzoo.models.core` (per-task prior
+logits, per-answer emission log-probabilities, one exact marginalization).
+"""
+
+from __future__ import annotations
+
+from .base import CrowdModel
+from .core import CrowdData, crowd_data, marginalize
+from .dawid_skene import DawidSkene
+from .majority_vote import MajorityVote
+from .one_coin import OneCoin
+
+__all__ = [
+    "CrowdData",
+    "CrowdModel",
+    "DawidSkene",
+    "MajorityVote",
+    "OneCoin",
+    "REGISTRY",
+    "crowd_data",
+    "get_model",
+    "list_models",
+    "marginalize",
+    "register",
+]
+
+#: name -> model class (instantiated with its defaults by :func:`get_model`)
+REGISTRY: dict[str, type[CrowdModel]] = {}
+
+
+def register(cls: type[CrowdModel]) -> type[CrowdModel]:
+    """Add a model class to the registry under ``cls.name`` (usable as a decorator)."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} has no name")
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+for _cls in (MajorityVote, OneCoin, DawidSkene):
+    register(_cls)
+
+
+def get_model(model) -> CrowdModel:
+    """Return a model instance from a registry name, a model class or a model instance."""
+    if isinstance(model, CrowdModel):
+        return model
+    if isinstance(model, type) and issubclass(model, CrowdModel):
+        return model()
+    if isinstance(model, str):
+        try:
+            return REGISTRY[model]()
+        except KeyError:
+            known = ", ".join(sorted(REGISTRY))
+            raise ValueError(f"unknown model {model!r}; registered models: {known}") from None
+    raise TypeError(f"model must be a registry name or a CrowdModel, got {type(model).__name__}")
+
+
+def list_models() -> list[dict[str, str]]:
+    """Name, title, methods and reference of every registered model."""
+    return [
+        {"name": n, "title": c.title, "methods": ",".join(c.methods), "reference": c.reference}
+        for n, c in sorted(REGISTRY.items())
+    ]
