@@ -329,6 +329,53 @@ class Fit:
         out["min_ess_tail"] = float(min(float(ess_t[v].min()) for v in ess_t.data_vars))
         return out
 
+    def predict_proba(self, features) -> pd.DataFrame:
+        """Class probabilities of the learned classifier for new items (learning from crowds).
+
+        Delegates to the model's ``predict_proba(params, features, data)`` hook; with draws
+        (SVI, NUTS) the probabilities are averaged over the draws (posterior predictive).
+
+        Parameters
+        ----------
+        features : pandas.DataFrame or array (n, D)
+            Features of the new items, with the training features' columns (a frame is
+            aligned by column name; its index names the rows of the result).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Items x classes, rows sum to one.
+        """
+        hook = getattr(self.model, "predict_proba", None)
+        if hook is None:
+            raise TypeError(
+                f"model {self.model.name!r} has no classifier of task features; predict_proba "
+                f"needs a learning-from-crowds model such as 'raykar'"
+            )
+        names = self.annotations.feature_names
+        d = self.data.features.shape[1]
+        if isinstance(features, pd.DataFrame):
+            index = features.index
+            if names is not None and set(map(str, features.columns)) == set(names):
+                features = features.set_axis(list(map(str, features.columns)), axis=1)[list(names)]
+            features = features.to_numpy(dtype=np.float64)
+        else:
+            features = np.asarray(features, dtype=np.float64)
+            index = pd.RangeIndex(features.shape[0] if features.ndim else 0)
+        if features.ndim != 2 or features.shape[1] != d:
+            raise ValueError(f"features must have shape (n, {d}) like the training features, "
+                             f"got {features.shape}")
+        if not np.isfinite(features).all():
+            raise ValueError("features have NaN/inf values in rows "
+                             f"{list(np.flatnonzero(~np.isfinite(features).all(1))[:5])}")
+        x = jnp.asarray(features, jnp.float32)
+        if self.has_draws:
+            probs = jax.vmap(lambda p: hook(p, x, self.data))(self._flat()).mean(0)
+        else:
+            probs = hook({k: jnp.asarray(v) for k, v in self.params.items()}, x, self.data)
+        return pd.DataFrame(np.asarray(probs, dtype=np.float64), index=index,
+                            columns=pd.Index(self.annotations.classes, name="label"))
+
     def __repr__(self) -> str:
         a = self.annotations
         return (f"Fit(model={self.model.name!r}, method={self.method!r}, tasks={a.n_tasks}, "

@@ -23,7 +23,7 @@ __all__ = ["fit", "ConvergenceWarning", "METHODS"]
 METHODS = ("map", "svi", "nuts")
 
 _OPTIONS = {
-    "map": {"tol": 1e-6, "max_iter": None, "init": None},
+    "map": {"tol": 1e-6, "param_tol": 1e-5, "max_iter": None, "init": None},
     "svi": {
         "guide": "normal",
         "num_steps": 3000,
@@ -97,6 +97,7 @@ def fit(
         used for scoring.
     **options
         Method options. ``map``: ``tol`` (per-answer change of the log posterior, 1e-6),
+        ``param_tol`` (largest change of a parameter, 1e-5; EM only),
         ``max_iter`` (500 for EM, 2000 for L-BFGS), ``init`` (a params dict).
         ``svi``: ``guide`` ("normal" | "delta"), ``num_steps`` (3000), ``learning_rate``
         (0.01), ``num_particles``, ``num_draws`` (1000), ``init_from_map``, ``init_scale``.
@@ -150,13 +151,13 @@ def fit(
 
 
 # --- MAP -------------------------------------------------------------------------------
-def _map_point(model, cdata, annotations, tol=1e-6, max_iter=None, init=None):
+def _map_point(model, cdata, annotations, tol=1e-6, max_iter=None, init=None, param_tol=1e-5):
     """Run the MAP kernel; return (params, history, n_iter, converged, kind)."""
     params0 = init if init is not None else model.init_params(cdata, annotations)
     params0 = {k: jnp.asarray(v) for k, v in params0.items()}
     if model.em_update is not None:
         kind, max_iter = "em", int(max_iter or 500)
-        res = run_em(model, params0, cdata, jnp.float32(tol), max_iter)
+        res = run_em(model, params0, cdata, jnp.float32(tol), max_iter, jnp.float32(param_tol))
     else:
         kind, max_iter = "lbfgs", int(max_iter or 2000)
         res = run_lbfgs(model, params0, cdata, jnp.float32(tol), max_iter)
@@ -167,7 +168,7 @@ def _map_point(model, cdata, annotations, tol=1e-6, max_iter=None, init=None):
         warnings.warn(
             f"{model.name} MAP ({kind}) hit max_iter={max_iter} before the tolerance "
             f"tol={tol:g} (last change of the log posterior per answer: "
-            f"{abs(history[-1] - history[-2]) / max(cdata.n_answers, 1):.3g}); "
+            f"{(abs(history[-1] - history[-2]) if n_iter > 1 else float('nan')) / max(cdata.n_answers, 1):.3g}); "
             f"raise max_iter or tol",
             ConvergenceWarning,
             stacklevel=4,
@@ -187,7 +188,7 @@ def _fit_map(model, cdata, annotations, opts) -> Fit:
         return Fit(model, "map", annotations, cdata, params={}, task_probs=post,
                    diagnostics={"algorithm": "closed form"})
     params, history, n_iter, converged, kind = _map_point(
-        model, cdata, annotations, opts["tol"], opts["max_iter"], opts["init"]
+        model, cdata, annotations, opts["tol"], opts["max_iter"], opts["init"], opts["param_tol"]
     )
     return Fit(
         model, "map", annotations, cdata, params=params, loss_history=history,

@@ -7,17 +7,32 @@ logits, per-answer emission log-probabilities, one exact marginalization).
 from __future__ import annotations
 
 from .base import CrowdModel
+from .biased_worker import BiasedWorker
+from .community import Community
 from .core import CrowdData, crowd_data, marginalize
 from .dawid_skene import DawidSkene
+from .glad import GLAD
+from .honest_worker import HonestWorker
 from .majority_vote import MajorityVote
 from .one_coin import OneCoin
+from .raykar import Raykar
+from .difficulty import DifficultyAdaptive, DifficultyFixed
+from .yan import Yan
 
 __all__ = [
+    "BiasedWorker",
+    "Community",
     "CrowdData",
     "CrowdModel",
     "DawidSkene",
+    "GLAD",
+    "HonestWorker",
     "MajorityVote",
     "OneCoin",
+    "Raykar",
+    "DifficultyAdaptive",
+    "DifficultyFixed",
+    "Yan",
     "REGISTRY",
     "crowd_data",
     "get_model",
@@ -38,7 +53,8 @@ def register(cls: type[CrowdModel]) -> type[CrowdModel]:
     return cls
 
 
-for _cls in (MajorityVote, OneCoin, DawidSkene):
+for _cls in (MajorityVote, OneCoin, DawidSkene, Raykar, GLAD, HonestWorker, BiasedWorker, Community,
+             Yan, DifficultyAdaptive, DifficultyFixed):
     register(_cls)
 
 

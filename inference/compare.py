@@ -1,0 +1,383 @@
+"""Model comparison: PSIS-LOO over tasks, and calibration of the task posteriors on gold.
+
+* :func:`loo` — Pareto-smoothed importance-sampling leave-one-out cross-validation over
+  *tasks* (ArviZ's ``loo`` on the ``answers`` log-likelihood, one term per task: the
+  predictive density of all the answers to a held-out task). Pareto ``k`` above 0.7 marks
+  tasks whose estimate is unreliable; they are counted, not hidden.
+* :func:`expected_calibration_error`, :func:`log_loss` — how honest the task posteriors are,
+  scored on gold (top-label ECE with equal-width confidence bins, Guo et al. 2017).
+* :func:`compare_models` — fit several models to the same answers and tabulate LOO, accuracy,
+  log loss, ECE and time; :func:`main_compare` is the ``crowdzoo compare`` command.
+
+References
+----------
+1. A. Vehtari, A. Gelman, J. Gabry. Practical Bayesian Model Evaluation Using Leave-One-Out
+   Cross-Validation and WAIC. Statistics and Computing 27:1413-1432, 2017.
+   https://doi.org/10.1007/s11222-016-9696-4
+2. A. Vehtari, D. Simpson, A. Gelman, Y. Yao, J. Gabry. Pareto Smoothed Importance Sampling.
+   JMLR 25(72):1-58, 2024.
+3. C. Guo, G. Pleiss, Y. Sun, K. Q. Weinberger. On Calibration of Modern Neural Networks.
+   ICML 2017.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "CompareResult",
+    "PARETO_K_BAD",
+    "calibration_curve",
+    "compare_models",
+    "expected_calibration_error",
+    "gold_scores",
+    "log_loss",
+    "loo",
+    "main_compare",
+    "pareto_k_summary",
+]
+
+#: Pareto k above which a PSIS-LOO term is unreliable (Vehtari et al. 2024, for S >~ 2000
+#: draws the threshold is min(1 - 1/log10(S), 0.7); we report against 0.7)
+PARETO_K_BAD = 0.7
+
+
+# --- calibration -----------------------------------------------------------------------
+def _probs_gold(probs, gold):
+    probs = np.asarray(probs, float)
+    gold = np.asarray(gold)
+    if probs.ndim != 2 or gold.shape != probs.shape[:1]:
+        raise ValueError(f"probs must be (T, K) and gold (T,); got {probs.shape}, {gold.shape}")
+    keep = gold >= 0
+    if not keep.any():
+        raise ValueError("no gold labels to score against")
+    return probs[keep], gold[keep].astype(int)
+
+
+def expected_calibration_error(probs, gold, n_bins: int = 10) -> float:
+    """Top-label expected calibration error.
+
+    ``ECE = sum_b (n_b / n) |acc_b - conf_b|`` over equal-width bins of the confidence
+    ``max_k p_tk``, where ``acc_b`` is the share of tasks in bin ``b`` whose most probable
+    class is the gold one.
+
+    Parameters
+    ----------
+    probs : array (T, K)
+        Task posteriors.
+    gold : int array (T,)
+        Gold class codes, ``-1`` where there is none (ignored).
+    n_bins : int
+        Number of equal-width confidence bins on ``[0, 1]``.
+    """
+    p, g = _probs_gold(probs, gold)
+    conf = p.max(1)
+    hit = (p.argmax(1) == g).astype(float)
+    idx = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    total = 0.0
+    for b in range(n_bins):
+        m = idx == b
+        if m.any():
+            total += m.sum() * abs(hit[m].mean() - conf[m].mean())
+    return float(total / len(g))
+
+
+def calibration_curve(probs, gold, n_bins: int = 10) -> pd.DataFrame:
+    """Reliability table: per confidence bin, mean confidence, accuracy and count."""
+    p, g = _probs_gold(probs, gold)
+    conf = p.max(1)
+    hit = (p.argmax(1) == g).astype(float)
+    idx = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    rows = []
+    for b in range(n_bins):
+        m = idx == b
+        if m.any():
+            rows.append({"bin_low": b / n_bins, "bin_high": (b + 1) / n_bins,
+                         "confidence": conf[m].mean(), "accuracy": hit[m].mean(),
+                         "count": int(m.sum())})
+    return pd.DataFrame(rows)
+
+
+def log_loss(probs, gold, eps: float = 1e-12) -> float:
+    """Mean ``-log p(gold)`` over gold tasks (probabilities floored at ``eps``)."""
+    p, g = _probs_gold(probs, gold)
+    return float(-np.log(np.maximum(p[np.arange(len(g)), g], eps)).mean())
+
+
+def _gold_codes(fit, gold=None) -> np.ndarray:
+    """Gold as class codes aligned with the fit's tasks (-1 where none)."""
+    a = fit.annotations
+    if gold is None:
+        if not a.has_gold:
+            raise ValueError("no gold labels to score against; pass gold=")
+        if np.any(np.asarray(fit.data.gold) >= 0):
+            raise ValueError("the gold labels were used to fit (use_gold=True clamps them); "
+                             "fit with use_gold=False to score on them")
+        return np.asarray(a.gold, int)
+    gold = pd.Series(gold)
+    cls = {str(c): i for i, c in enumerate(a.classes)}
+    pos = {str(t): i for i, t in enumerate(a.task_ids)}
+    out = np.full(a.n_tasks, -1)
+    for t, v in gold.items():
+        if str(t) not in pos:
+            raise ValueError(f"gold task {t!r} has no answers")
+        if str(v) not in cls:
+            raise ValueError(f"gold label {v!r} is not a class of the data")
+        out[pos[str(t)]] = cls[str(v)]
+    return out
+
+
+def gold_scores(fit, gold=None, n_bins: int = 10) -> dict:
+    """Accuracy, log loss, ECE and Brier score of a fit's task posteriors on gold.
+
+    Parameters
+    ----------
+    fit : Fit
+        Fitted with ``use_gold=False`` when ``gold`` is None (then the data's gold is used).
+    gold : pandas.Series, optional
+        Gold labels (class names) indexed by task id.
+    n_bins : int
+        Bins of the ECE.
+    """
+    g = _gold_codes(fit, gold)
+    probs = fit.task_posterior().to_numpy()
+    p, gg = _probs_gold(probs, g)
+    top = np.isclose(p, p.max(1, keepdims=True), rtol=0, atol=1e-9)
+    acc = float((top[np.arange(len(gg)), gg] / top.sum(1)).mean())
+    onehot = np.eye(p.shape[1])[gg]
+    return {"accuracy": acc, "log_loss": log_loss(p, gg),
+            "ece": expected_calibration_error(p, gg, n_bins),
+            "brier": float(((p - onehot) ** 2).sum(1).mean()), "n_gold": int(len(gg))}
+
+
+# --- LOO -------------------------------------------------------------------------------
+def loo(fit, pointwise: bool = True):
+    """PSIS-LOO over tasks of a fit with posterior draws (NUTS; SVI draws are approximate).
+
+    Returns ArviZ's ``ELPDData`` (``elpd``, ``se``, ``p``, ``pareto_k`` per task).
+    """
+    import numpyro  # noqa: F401  (numpyro before arviz)
+    import arviz as az
+
+    if not fit.has_draws:
+        raise ValueError(f"LOO needs posterior draws; {fit.model.name} was fitted by "
+                         f"{fit.method!r} (use method='nuts')")
+    with warnings.catch_warnings():
+        # ArviZ warns when some Pareto k are high; we report them in pareto_k_summary
+        warnings.simplefilter("ignore", UserWarning)
+        return az.loo(fit.to_arviz(), pointwise=pointwise, var_name="answers")
+
+
+def pareto_k_summary(elpd) -> dict:
+    """Counts of tasks by Pareto k: good (<= 0.5), ok (0.5-0.7), bad (> 0.7), and the max."""
+    k = np.asarray(elpd.pareto_k).ravel()
+    return {"k_good": int((k <= 0.5).sum()), "k_ok": int(((k > 0.5) & (k <= PARETO_K_BAD)).sum()),
+            "k_bad": int((k > PARETO_K_BAD).sum()), "k_max": float(k.max())}
+
+
+# --- comparison ------------------------------------------------------------------------
+@dataclasses.dataclass
+class CompareResult:
+    """Output of :func:`compare_models`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per model: ``elpd_loo``, ``se``, ``p_loo``, ``elpd_diff`` (best minus this
+        model, >= 0), ``dse`` (its se), ``weight`` (stacking), Pareto k counts, ``accuracy``, ``log_loss``, ``ece`` (on gold), ``seconds``,
+        ``divergences``; sorted by ``elpd_loo`` (best first) when there is LOO.
+    fits : dict of name -> Fit
+    loo : dict of name -> ELPDData (models fitted with draws)
+    """
+
+    table: pd.DataFrame
+    fits: dict
+    loo: dict
+
+    def to_string(self) -> str:
+        """The table formatted for a terminal (elpd as ``elpd +- se``)."""
+        t = self.table.copy()
+        out = pd.DataFrame(index=t.index)
+        if "elpd_loo" in t:
+            out["elpd_loo"] = [f"{e:.1f} +- {s:.1f}" if np.isfinite(e) else "-"
+                               for e, s in zip(t["elpd_loo"], t["se"], strict=True)]
+            out["elpd_diff"] = [f"{d:.1f} +- {s:.1f}" if np.isfinite(d) else "-"
+                                for d, s in zip(t["elpd_diff"], t["dse"], strict=True)]
+            out["p_loo"] = t["p_loo"].map(lambda v: f"{v:.1f}")
+            out["k>0.7"] = t["k_bad"].map(lambda v: "-" if pd.isna(v) else str(int(v)))
+        for col, fmt in (("accuracy", "{:.4f}"), ("log_loss", "{:.4f}"), ("ece", "{:.4f}")):
+            if col in t:
+                out[col] = t[col].map(lambda v, f=fmt: "-" if pd.isna(v) else f.format(v))
+        out["method"] = t["method"]
+        out["seconds"] = t["seconds"].map(lambda v: f"{v:.1f}")
+        return out.to_string()
+
+
+def compare_models(
+    data,
+    models,
+    method: str = "nuts",
+    *,
+    gold=None,
+    seed: int = 0,
+    progress: bool = False,
+    **options,
+) -> CompareResult:
+    """Fit several models to the same answers; compare LOO and calibration on gold.
+
+    Parameters
+    ----------
+    data : Annotations
+        The answers. When they carry gold labels, the models are fitted with
+        ``use_gold=False`` and scored on them.
+    models : list of str or CrowdModel
+        Models to compare. A model that cannot be fitted by ``method`` (``majority_vote``)
+        is fitted by MAP and gets no LOO.
+    method : {"nuts", "svi", "map"}
+        Inference method (LOO needs draws: "nuts", or "svi" as an approximation).
+    gold : pandas.Series, optional
+        Gold labels indexed by task id (instead of the data's own).
+    seed : int
+        Seed of every fit.
+    progress : bool
+        Progress bars.
+    **options
+        Method options passed to :func:`crowdzoo.fit` (e.g. ``num_warmup``).
+
+    Returns
+    -------
+    CompareResult
+    """
+    import numpyro  # noqa: F401
+    import arviz as az
+
+    from ..models import get_model
+    from .runner import fit as run_fit
+
+    has_gold = gold is not None or data.has_gold
+    fits, loos, rows = {}, {}, []
+    for spec in models:
+        model = get_model(spec)
+        m = method if method in model.methods else "map"
+        start = time.perf_counter()
+        res = run_fit(model, data, method=m, seed=seed, progress=progress, use_gold=False,
+                      **(options if m == method else {}))
+        seconds = time.perf_counter() - start
+        name = model.name
+        fits[name] = res
+        row = {"model": name, "method": m, "seconds": seconds,
+               "divergences": res.diagnostics.get("divergences", np.nan)}
+        if res.has_draws:
+            elpd = loo(res)
+            loos[name] = elpd
+            row.update(elpd_loo=float(elpd.elpd), se=float(elpd.se), p_loo=float(elpd.p),
+                       **pareto_k_summary(elpd))
+        if has_gold:
+            row.update(gold_scores(res, gold))
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index("model")
+    for col in ("elpd_loo", "se", "p_loo", "k_good", "k_ok", "k_bad", "k_max"):
+        if col not in table:
+            table[col] = np.nan
+    table["elpd_diff"] = np.nan
+    table["dse"] = np.nan
+    table["weight"] = np.nan
+    if loos:
+        # differences to the best model, from the pointwise elpd (positive = worse than best)
+        best = max(loos, key=lambda n: float(loos[n].elpd))
+        best_i = np.asarray(loos[best].elpd_i).ravel()
+        for name, elpd in loos.items():
+            diff_i = best_i - np.asarray(elpd.elpd_i).ravel()
+            table.loc[name, ["elpd_diff", "dse"]] = [float(diff_i.sum()),
+                                                     float(np.sqrt(diff_i.size * diff_i.var()))]
+        table.loc[best, "weight"] = 1.0
+    if len(loos) >= 2:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            cmp = az.compare(loos, round_to="none")
+        for name in cmp.index:
+            table.loc[name, "weight"] = float(cmp.loc[name, "weight"])
+    table = table.sort_values("elpd_loo", ascending=False, na_position="last")
+    return CompareResult(table, fits, loos)
+
+
+# --- the command -----------------------------------------------------------------------
+def add_compare_arguments(parser) -> None:
+    """Arguments of ``crowdzoo compare`` (shared by :func:`main_compare` and the CLI)."""
+    parser.add_argument("answers", metavar="ANSWERS.csv",
+                        help="long CSV, one row per answer (columns task, worker, label)")
+    parser.add_argument("--models", default="dawid_skene,one_coin",
+                        help="comma-separated registry names (default: dawid_skene,one_coin)")
+    parser.add_argument("--gold", metavar="GOLD.csv",
+                        help="gold labels (columns task, label): accuracy, log loss and ECE")
+    parser.add_argument("--features", metavar="FEATURES.csv",
+                        help="task features, for the learning-from-crowds models")
+    parser.add_argument("--method", default="nuts", choices=("nuts", "svi", "map"),
+                        help="inference method (default: nuts; LOO needs draws)")
+    parser.add_argument("--num-warmup", type=int, default=300)
+    parser.add_argument("--num-samples", type=int, default=300)
+    parser.add_argument("--num-chains", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", metavar="DIR", help="write compare.csv and the plots here")
+    parser.add_argument("--task-col", default="task")
+    parser.add_argument("--worker-col", default="worker")
+    parser.add_argument("--label-col", default="label")
+
+
+def run_compare_command(args) -> int:
+    """Run ``crowdzoo compare`` from parsed arguments; print the table; write files."""
+    from pathlib import Path
+
+    from ..data import read_csv
+
+    data = read_csv(args.answers, gold=args.gold, features=args.features, task=args.task_col,
+                    worker=args.worker_col, label=args.label_col)
+    names = [m.strip() for m in args.models.split(",") if m.strip()]
+    if not names:
+        raise ValueError("--models is empty")
+    options = {}
+    if args.method == "nuts":
+        options = {"num_warmup": args.num_warmup, "num_samples": args.num_samples,
+                   "num_chains": args.num_chains}
+    start = time.perf_counter()
+    result = compare_models(data, names, method=args.method, seed=args.seed, **options)
+    print(f"{data.n_tasks} tasks, {data.n_workers} workers, {data.n_answers} answers, "
+          f"{data.n_classes} classes; method={args.method}"
+          + (f" ({args.num_chains} chains x {args.num_samples} draws)" if args.method == "nuts"
+             else ""))
+    print(result.to_string())
+    if result.loo:
+        bad = int(np.nansum(result.table["k_bad"]))
+        print(f"Pareto k > {PARETO_K_BAD}: {bad} task(s) in total "
+              f"(their LOO terms are unreliable)" if bad else
+              f"All Pareto k <= {PARETO_K_BAD}: the LOO estimates are reliable.")
+    print(f"total time {time.perf_counter() - start:.1f} s")
+    if args.out:
+        from .criticism_plots import plot_calibration, plot_compare, plot_pareto_k
+
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        result.table.to_csv(out / "compare.csv")
+        if result.loo:
+            plot_compare(result.table).savefig(out / "compare_elpd.png", dpi=100)
+            plot_pareto_k(result.loo).savefig(out / "pareto_k.png", dpi=100)
+        if data.has_gold:
+            plot_calibration(result.fits).savefig(out / "calibration.png", dpi=100)
+        print(f"wrote {out}")
+    return 0
+
+
+def main_compare(argv=None) -> int:
+    """``crowdzoo compare ANSWERS.csv --models a,b [--gold GOLD.csv] --out DIR``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="crowdzoo compare", description=(
+        "Fit several models to the same answers and compare them: PSIS-LOO over tasks "
+        "(elpd +- se, Pareto k), and accuracy, log loss and calibration error on gold."))
+    add_compare_arguments(parser)
+    return run_compare_command(parser.parse_args(argv))

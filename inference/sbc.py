@@ -1,0 +1,581 @@
+"""Simulation-based calibration (SBC) of the zoo's posteriors.
+
+For replications ``r = 1..R``: draw the parameters ``theta_r`` from the prior and a crowd
+``y_r`` from the model's own program (:func:`crowdzoo.data.simulate` does exactly this; the
+harness runs the same program under ``jit``), fit the posterior ``p(theta | y_r)``, and take
+the rank of the true value among ``L`` (thinned) posterior draws,
+
+.. math::
+
+    r = \\#\\{\\ell : \\theta^{(\\ell)} < \\theta_r\\} \\in \\{0, \\dots, L\\}.
+
+When the draws come from the exact posterior, the rank is uniform on ``0..L`` for every
+scalar function of the parameters (Talts et al. 2018, Theorem 1). Deviations have shapes:
+a U (posterior too narrow), a hump (too wide), a slope (biased). The true label ``z_t``
+is discrete; its rank is the randomized probability integral transform
+``u = P(z < z_t) + V P(z = z_t)``, ``V ~ U(0, 1)``, under the Rao-Blackwellized label
+posterior, which is uniform on (0, 1) under calibration.
+
+Uniformity is tested per quantity with a chi-square test on ``n_bins`` equal-probability
+rank bins; the model *fails* SBC when the smallest p-value is below ``alpha / m``
+(Bonferroni over the ``m`` quantities checked), a family-wise level ``alpha`` per model.
+The ECDF-difference plot with a simultaneous band (Säilynoja, Bürkner & Vehtari 2022) is in
+:mod:`crowdzoo.inference.criticism_plots`.
+
+The posterior is computed by NUTS (NumPyro), started from the MAP as :func:`crowdzoo.fit`
+does, or by SVI (AutoNormal guide, reported separately: mean-field SVI is not expected to
+be calibrated). One kernel is compiled per model and data shape and reused for every
+replication, so an SBC run costs one compilation plus ``R`` short chains.
+
+References
+----------
+1. S. Talts, M. Betancourt, D. Simpson, A. Vehtari, A. Gelman. Validating Bayesian Inference
+   Algorithms with Simulation-Based Calibration. arXiv:1804.06788, 2018.
+2. T. Säilynoja, P.-C. Bürkner, A. Vehtari. Graphical Test for Discrete Uniformity and its
+   Applications in Goodness-of-Fit Evaluation and Multiple Sample Comparison. Statistics and
+   Computing 32(32), 2022. https://doi.org/10.1007/s11222-022-10090-6
+3. S. R. Cook, A. Gelman, D. B. Rubin. Validation of Software for Bayesian Models Using
+   Posterior Quantiles. JCGS 15(3):675-692, 2006.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "SBCResult",
+    "chi2_uniformity",
+    "ecdf_band",
+    "needs_features",
+    "rank_statistics",
+    "run_sbc",
+    "sbc_quantities",
+    "simulate_batch",
+]
+
+#: name of the model attribute that says the model needs task features (``features (T, D)``)
+FEATURES_ATTR = "needs_features"
+
+
+def needs_features(model, n_classes: int = 2) -> bool:
+    """Whether a model needs task features ``(T, D)``.
+
+    Read from the model attribute ``needs_features`` where the model declares it; otherwise
+    probed: the model's ``check_data`` refuses a tiny crowd without features but takes the
+    same crowd with features.
+    """
+    declared = getattr(model, FEATURES_ATTR, None)
+    if declared is not None:
+        return bool(declared)
+    probe = _sizes_data(np.arange(2), np.arange(2), 2, 2, n_classes, None)
+    try:
+        model.check_data(probe)
+        return False
+    except ValueError:
+        pass
+    try:
+        model.check_data(dataclasses.replace(probe, features=jnp.zeros((2, 2), jnp.float32)))
+    except ValueError:
+        return False
+    return True
+
+
+# --- statistics ------------------------------------------------------------------------
+def rank_statistics(true, draws) -> np.ndarray:
+    """Rank of each true value among its posterior draws.
+
+    Parameters
+    ----------
+    true : array (R, ...)
+        True values, one per replication.
+    draws : array (R, L, ...)
+        Posterior draws of each replication.
+
+    Returns
+    -------
+    numpy array (R, ...) of int
+        ``#{l : draws[r, l] < true[r]}``, in ``0..L``.
+    """
+    true = np.asarray(true)
+    draws = np.asarray(draws)
+    if draws.shape[:1] + draws.shape[2:] != true.shape:
+        raise ValueError(f"draws {draws.shape} do not match true values {true.shape}")
+    return (draws < true[:, None]).sum(axis=1)
+
+
+def _bin_probabilities(n_draws: int, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bin of every rank ``0..L`` and the exact probability of each bin under uniformity."""
+    values = np.arange(n_draws + 1)
+    bins = (values * n_bins) // (n_draws + 1)
+    probs = np.bincount(bins, minlength=n_bins) / (n_draws + 1)
+    return bins, probs
+
+
+def chi2_uniformity(ranks, n_draws: int, n_bins: int = 5) -> tuple[float, int, float]:
+    """Chi-square test that ranks are uniform on ``0..n_draws``.
+
+    Parameters
+    ----------
+    ranks : array (R,)
+        Ranks of one quantity over R replications.
+    n_draws : int
+        L, the number of posterior draws (ranks lie in ``0..L``).
+    n_bins : int
+        Number of (equal-probability, up to rounding) bins.
+
+    Returns
+    -------
+    (statistic, df, p_value)
+    """
+    from scipy import stats
+
+    ranks = np.asarray(ranks).astype(int)
+    if ranks.min() < 0 or ranks.max() > n_draws:
+        raise ValueError(f"ranks must lie in 0..{n_draws}")
+    bins, probs = _bin_probabilities(n_draws, n_bins)
+    observed = np.bincount(bins[ranks], minlength=n_bins)
+    expected = probs * ranks.size
+    stat = float(((observed - expected) ** 2 / expected).sum())
+    df = n_bins - 1
+    return stat, df, float(stats.chi2.sf(stat, df))
+
+
+def ecdf_band(n_reps: int, n_draws: int, alpha: float = 0.05, n_sim: int = 2000, seed: int = 0):
+    """Simultaneous ``1 - alpha`` band for the ECDF difference of uniform ranks.
+
+    The band is calibrated by simulation (Säilynoja et al. 2022, section 2.2): the pointwise
+    level is lowered until ``1 - alpha`` of simulated uniform rank samples stay inside at
+    every evaluation point ``z_i = i / (L + 1)``.
+
+    Returns
+    -------
+    z, lower, upper : numpy arrays
+        Evaluation points and the band of ``ECDF(z) - z``.
+    """
+    from scipy import stats
+
+    rng = np.random.default_rng(seed)
+    z = np.arange(1, n_draws + 1) / (n_draws + 1)
+    sims = rng.integers(0, n_draws + 1, size=(n_sim, n_reps))
+    # ECDF of ranks/(L+1) evaluated at z: fraction of ranks < i
+    counts = np.stack([(sims < i).sum(1) for i in range(1, n_draws + 1)], axis=1)
+    # pointwise two-sided tail probability of each simulated count under Binomial(R, z)
+    cdf = stats.binom.cdf(counts, n_reps, z[None])
+    sf = stats.binom.sf(counts - 1, n_reps, z[None])
+    tail = np.minimum(cdf, sf).min(axis=1)  # the most extreme point of each simulated ECDF
+    gamma = float(np.quantile(tail, alpha))  # adjusted pointwise level
+    lower = stats.binom.ppf(gamma, n_reps, z) / n_reps - z
+    upper = stats.binom.isf(gamma, n_reps, z) / n_reps - z
+    return z, lower, upper
+
+
+# --- simulation ------------------------------------------------------------------------
+def _sizes_data(task, worker, n_tasks, n_workers, n_classes, features):
+    from ..models.core import CrowdData
+
+    return CrowdData(
+        task=jnp.asarray(task, jnp.int32), worker=jnp.asarray(worker, jnp.int32), label=None,
+        gold=jnp.full(n_tasks, -1, jnp.int32),
+        features=None if features is None else jnp.asarray(features, jnp.float32),
+        n_tasks=n_tasks, n_workers=n_workers, n_classes=n_classes,
+    )
+
+
+@partial(jax.jit, static_argnames=("model",))
+def _simulate_one(model, key, data):
+    import numpyro
+
+    with numpyro.handlers.trace() as tr, numpyro.handlers.seed(rng_seed=key):
+        model(data)
+    return {k: s["value"] for k, s in tr.items() if s["type"] == "sample" and not s["is_observed"]}
+
+
+def simulate_batch(model, n_reps: int, n_tasks: int, n_workers: int, n_classes: int,
+                   answers_per_task: int, *, n_features: int = 2, seed: int = 0):
+    """Simulate ``n_reps`` crowds from the prior with the model's own program.
+
+    Replication ``r`` is exactly ``crowdzoo.data.simulate(model, ..., seed=seed + r)`` (same
+    design, same draws; features, where the model needs them, are standard normal
+    ``(n_tasks, n_features)`` from ``numpy.random.default_rng(seed + r)``), run under ``jit``
+    so that it compiles once for all replications.
+
+    Returns
+    -------
+    list of (CrowdData, params, z, features)
+        The data with labels, the true parameters (numpy), the true labels and the features.
+    """
+    from ..data.simulate import random_design
+    from ..inference.map import param_supports
+    from ..models import get_model
+
+    model = get_model(model)
+    out = []
+    names = None
+    with_features = needs_features(model, n_classes)
+    for r in range(n_reps):
+        s = seed + r
+        task, worker = random_design(n_tasks, n_workers, answers_per_task, seed=s)
+        feats = None
+        if with_features:
+            feats = np.random.default_rng(s).standard_normal((n_tasks, n_features))
+        data = _sizes_data(task, worker, n_tasks, n_workers, n_classes, feats)
+        if names is None:
+            names = list(param_supports(model, data))
+        values = _simulate_one(model, jax.random.PRNGKey(s), data)
+        z, y = np.asarray(values["z"]), values["y"]
+        params = {k: np.asarray(values[k]) for k in names}
+        out.append((dataclasses.replace(data, label=jnp.asarray(y, jnp.int32)), params, z, feats))
+    return out
+
+
+# --- quantities ------------------------------------------------------------------------
+def sbc_quantities(model, data, n_workers_checked: int = 2, n_tasks_checked: int = 2):
+    """The scalar quantities an SBC run ranks: ``[(label, site, index), ...]``.
+
+    Every parameter site of ``model.sample_params``; along a ``worker`` or ``task`` axis
+    (``model.dims``) only the first ``n_*_checked`` entries, every entry of other axes; the
+    last entry of a simplex is dropped (it is one minus the others). Then the true label of
+    the first ``n_tasks_checked`` tasks (site ``"z"``).
+    """
+    from numpyro.distributions import constraints
+
+    from ..inference.map import param_supports
+
+    supports = param_supports(model, data)
+    shapes = {k: np.shape(v) for k, v in _prior_shapes(model, data).items()}
+    quantities = []
+    for site, support in supports.items():
+        shape = shapes[site]
+        dims = tuple(model.dims.get(site, ()))
+        limits = []
+        for ax, size in enumerate(shape):
+            name = dims[ax] if ax < len(dims) else None
+            if name == "worker":
+                size = min(size, n_workers_checked)
+            elif name == "task":
+                size = min(size, n_tasks_checked)
+            elif ax == len(shape) - 1 and support is constraints.simplex:
+                size = size - 1
+            limits.append(size)
+        idx_all = list(np.ndindex(*limits)) if shape else [()]
+        if not dims and len(idx_all) > 8:  # undeclared large sites: a few entries
+            idx_all = idx_all[:8]
+        for idx in idx_all:
+            label = site + ("[" + ",".join(map(str, idx)) + "]" if idx else "")
+            quantities.append((label, site, idx))
+    for t in range(min(n_tasks_checked, data.n_tasks)):
+        quantities.append((f"z[{t}]", "z", (t,)))
+    return quantities
+
+
+def _prior_shapes(model, data):
+    import numpyro
+
+    with numpyro.handlers.trace() as tr, numpyro.handlers.seed(rng_seed=0):
+        model.sample_params(data)
+    return {k: s["value"] for k, s in tr.items() if s["type"] == "sample" and not s["is_observed"]}
+
+
+# --- posterior engines -----------------------------------------------------------------
+def _params0_fn(model, data0):
+    """``init_params`` under ``jit`` where it traces, else eagerly (e.g. numpy inside)."""
+    jitted = jax.jit(lambda d: model.init_params(d))
+    try:
+        jitted(data0)
+        return jitted
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError,
+            jax.errors.TracerBoolConversionError, jax.errors.TracerIntegerConversionError):
+        return model.init_params
+
+
+def _map_start(model, data, params0):
+    """Unconstrained MAP (closed-form EM or L-BFGS, as crowdzoo.fit) to start a sampler.
+
+    Traceable; entries that come out non-finite fall back to 0 in the unconstrained space.
+    """
+    from numpyro.infer.util import unconstrain_fn
+
+    from .map import run_em, run_lbfgs
+
+    params0 = {k: jnp.asarray(v) for k, v in params0.items()}
+    if model.em_update is not None:
+        res = run_em(model, params0, data, jnp.float32(1e-6), 500)
+    else:
+        res = run_lbfgs(model, params0, data, jnp.float32(1e-6), 2000)
+    u0 = unconstrain_fn(model, (data,), {}, res.params)
+    u0 = jax.tree.map(lambda a: jnp.where(jnp.isfinite(a), a, 0.0), u0)
+    return u0, res.converged
+
+
+def _nuts_runner(model, num_warmup, num_samples, thin, target_accept_prob, max_tree_depth,
+                 n_tasks_checked):
+    """One jitted ``run(key, data, params0) -> (draws, label_probs, divergences, steps, conv)``.
+
+    The MAP start, warmup and sampling are one compiled program, reused for every
+    replication (same shapes).
+    """
+    from numpyro.infer.hmc import hmc
+    from numpyro.infer.util import constrain_fn, potential_energy
+
+    def potential_fn_gen(data):
+        return partial(potential_energy, model, (data,), {})
+
+    init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
+    total = num_warmup + num_samples
+
+    @jax.jit
+    def run(key, data, params0):
+        u0, converged = _map_start(model, data, params0)
+        state = init_kernel(u0, num_warmup, target_accept_prob=target_accept_prob,
+                            max_tree_depth=max_tree_depth, model_args=(data,), rng_key=key)
+
+        def step(s, _):
+            s = sample_kernel(s, model_args=(data,))
+            return s, (s.z, s.diverging, s.num_steps)
+
+        _, (zs, div, steps) = jax.lax.scan(step, state, None, length=total)
+        zs = jax.tree.map(lambda a: a[num_warmup::thin], zs)
+        draws = jax.vmap(lambda u: constrain_fn(model, (data,), {}, u))(zs)
+        probs = _label_probs(model, draws, data, n_tasks_checked)
+        return draws, probs, div[num_warmup:].sum(), steps[num_warmup:].mean(), converged
+
+    return run
+
+
+def _label_probs(model, draws, data, n_tasks_checked):
+    """Rao-Blackwellized ``p(z_t | y)`` of the first tasks, averaged over draws."""
+
+    def one(p):
+        return jax.nn.softmax(model.log_likelihood(p, data).logits[:n_tasks_checked], axis=-1)
+
+    return jax.vmap(one)(draws).mean(0)
+
+
+def _svi_runner(model, data0, num_steps, learning_rate, n_draws, n_tasks_checked):
+    """One jitted ``run(key, data, params0)``: MAP start, SVI (AutoNormal), guide draws."""
+    import numpyro
+    import optax
+    from numpyro.infer import SVI, Trace_ELBO
+    from numpyro.infer.autoguide import AutoNormal
+    from numpyro.infer.initialization import init_to_median
+
+    guide = AutoNormal(model, init_loc_fn=init_to_median(), init_scale=0.05)
+    svi = SVI(model, guide, optax.adam(learning_rate), Trace_ELBO())
+    with numpyro.handlers.seed(rng_seed=0):
+        svi.init(jax.random.PRNGKey(0), data0)  # sets up the guide's prototype once
+
+    @jax.jit
+    def run(key, data, params0):
+        u0, converged = _map_start(model, data, params0)
+        k_init, k_draw = jax.random.split(key)
+        init = {f"{k}_{guide.prefix}_loc": v for k, v in u0.items()}
+        state = svi.init(k_init, data, init_params=init)
+
+        def step(s, _):
+            s, loss = svi.update(s, data)
+            return s, loss
+
+        state, losses = jax.lax.scan(step, state, None, length=num_steps)
+        params = svi.get_params(state)
+        draws = guide.sample_posterior(k_draw, params, data, sample_shape=(n_draws,))
+        draws = {k: draws[k] for k in u0}
+        probs = _label_probs(model, draws, data, n_tasks_checked)
+        return draws, probs, jnp.sum(~jnp.isfinite(losses)), losses[-1], converged
+
+    return run
+
+
+# --- the harness -----------------------------------------------------------------------
+@dataclasses.dataclass
+class SBCResult:
+    """Ranks of an SBC run and their uniformity tests.
+
+    Attributes
+    ----------
+    model : str
+        Registry name of the simulating model (``fit_model`` is named in ``settings``).
+    method : str
+        ``"nuts"`` or ``"svi"``.
+    ranks : dict of str -> numpy array (R,)
+        Rank of the true value of each quantity in each replication, in ``0..n_draws``.
+    n_draws : int
+        L, the number of (thinned) posterior draws per replication.
+    alpha : float
+        Family-wise level of :attr:`passed` (Bonferroni over the quantities).
+    n_bins : int
+        Bins of the chi-square test.
+    settings : dict
+        Sizes, sampler settings and seed.
+    diagnostics : dict
+        Divergences per replication (NUTS), mean tree size, MAP convergence, wall time.
+    """
+
+    model: str
+    method: str
+    ranks: dict
+    n_draws: int
+    alpha: float
+    n_bins: int
+    settings: dict
+    diagnostics: dict
+
+    def table(self) -> pd.DataFrame:
+        """One row per quantity: chi-square statistic, df, p-value, rejected at alpha/m."""
+        rows = []
+        m = len(self.ranks)
+        for q, r in self.ranks.items():
+            stat, df, p = chi2_uniformity(r, self.n_draws, self.n_bins)
+            rows.append({"quantity": q, "chi2": stat, "df": df, "p_value": p,
+                         "rejected": p < self.alpha / m, "mean_rank": float(np.mean(r)) /
+                         self.n_draws})
+        return pd.DataFrame(rows).set_index("quantity")
+
+    @property
+    def min_p_value(self) -> float:
+        """Smallest per-quantity p-value."""
+        return float(self.table()["p_value"].min())
+
+    @property
+    def adjusted_p_value(self) -> float:
+        """Bonferroni-adjusted p-value of the family: ``min(1, m * min p)``."""
+        return min(1.0, len(self.ranks) * self.min_p_value)
+
+    @property
+    def passed(self) -> bool:
+        """Whether rank uniformity is not rejected at family-wise level ``alpha``."""
+        return self.adjusted_p_value >= self.alpha
+
+    def __repr__(self) -> str:
+        return (f"SBCResult(model={self.model!r}, method={self.method!r}, "
+                f"reps={self.settings['n_reps']}, quantities={len(self.ranks)}, "
+                f"L={self.n_draws}, adjusted_p={self.adjusted_p_value:.3g}, "
+                f"passed={self.passed})")
+
+
+def run_sbc(
+    model,
+    *,
+    n_reps: int = 50,
+    n_tasks: int = 20,
+    n_workers: int = 4,
+    n_classes: int = 2,
+    answers_per_task: int = 3,
+    method: str = "nuts",
+    fit_model=None,
+    num_warmup: int = 150,
+    num_samples: int = 400,
+    thin: int = 4,
+    target_accept_prob: float = 0.8,
+    max_tree_depth: int = 8,
+    svi_steps: int = 1500,
+    learning_rate: float = 0.02,
+    n_workers_checked: int = 2,
+    n_tasks_checked: int = 2,
+    n_features: int = 2,
+    n_bins: int = 5,
+    alpha: float = 0.01,
+    seed: int = 0,
+) -> SBCResult:
+    """Simulation-based calibration of a model's posterior (NUTS or SVI).
+
+    Parameters
+    ----------
+    model : str or CrowdModel
+        The model that simulates the crowds (parameters from its prior).
+    n_reps : int
+        Replications R.
+    n_tasks, n_workers, n_classes, answers_per_task : int
+        Size of each simulated crowd (small: SBC needs many fits, not big ones).
+    method : {"nuts", "svi"}
+        Posterior approximation to check.
+    fit_model : CrowdModel, optional
+        The model that fits the crowds (default: ``model``). A different one plants a bug,
+        which SBC should detect.
+    num_warmup, num_samples, thin : int
+        NUTS settings (one chain, started from the MAP); ``L = num_samples // thin`` draws
+        are ranked. Thin so that the kept draws are roughly independent (Talts et al.).
+    target_accept_prob, max_tree_depth : float, int
+        NUTS settings.
+    svi_steps, learning_rate : int, float
+        SVI settings (AutoNormal guide started from the MAP; ``L`` draws from the guide).
+    n_workers_checked, n_tasks_checked : int
+        How many workers' / tasks' parameters (and task labels) are ranked.
+    n_features : int
+        Width of the standard normal features simulated for models with
+        ``needs_features = True``.
+    n_bins, alpha : int, float
+        Chi-square bins and the family-wise level (Bonferroni over the quantities).
+    seed : int
+        Replication r uses ``seed + r`` for its crowd and its sampler.
+
+    Returns
+    -------
+    SBCResult
+    """
+    from ..models import get_model
+
+    if method not in ("nuts", "svi"):
+        raise ValueError(f"method must be 'nuts' or 'svi', got {method!r}")
+    model = get_model(model)
+    fit_model = model if fit_model is None else get_model(fit_model)
+    if method not in fit_model.methods:
+        raise ValueError(f"{fit_model.name} cannot be fitted with {method!r}")
+    if num_samples // thin < 1:
+        raise ValueError("num_samples // thin must be at least 1")
+    start = time.perf_counter()
+    sims = simulate_batch(model, n_reps, n_tasks, n_workers, n_classes, answers_per_task,
+                          n_features=n_features, seed=seed)
+    data0 = sims[0][0]
+    fit_model.check_data(data0)
+    n_draws = num_samples // thin
+    if method == "nuts":
+        run = _nuts_runner(fit_model, num_warmup, num_samples, thin, target_accept_prob,
+                           max_tree_depth, n_tasks_checked)
+    else:
+        n_draws = num_samples
+        run = _svi_runner(fit_model, data0, svi_steps, learning_rate, n_draws, n_tasks_checked)
+    params0_fn = _params0_fn(fit_model, data0)
+    quantities = sbc_quantities(model, data0, n_workers_checked, n_tasks_checked)
+    ranks = {q[0]: np.zeros(n_reps, int) for q in quantities}
+    divergences, steps, map_converged = [], [], []
+    rng = np.random.default_rng(seed)
+    for r, (data, params, z, _) in enumerate(sims):
+        key = jax.random.PRNGKey(seed + r)
+        draws, probs, div, step, converged = run(key, data, params0_fn(data))
+        draws = {k: np.asarray(v) for k, v in draws.items()}
+        probs = np.asarray(probs, float)
+        divergences.append(int(div))
+        steps.append(float(step))
+        map_converged.append(bool(converged))
+        for label, site, idx in quantities:
+            if site == "z":
+                t = idx[0]
+                p = probs[t] / probs[t].sum()
+                u = p[: z[t]].sum() + rng.random() * p[z[t]]
+                ranks[label][r] = min(int(np.floor(u * (n_draws + 1))), n_draws)
+            else:
+                true = params[site][idx]
+                ranks[label][r] = int((draws[site][(slice(None),) + idx] < true).sum())
+    settings = {
+        "n_reps": n_reps, "n_tasks": n_tasks, "n_workers": n_workers, "n_classes": n_classes,
+        "answers_per_task": answers_per_task, "fit_model": fit_model.name or type(
+            fit_model).__name__, "seed": seed,
+    }
+    if method == "nuts":
+        settings.update(num_warmup=num_warmup, num_samples=num_samples, thin=thin,
+                        target_accept_prob=target_accept_prob, max_tree_depth=max_tree_depth)
+        diag = {"divergences": np.asarray(divergences), "mean_tree_size": float(np.mean(steps))}
+    else:
+        settings.update(svi_steps=svi_steps, learning_rate=learning_rate)
+        diag = {"nonfinite_losses": np.asarray(divergences)}
+    diag["map_converged"] = float(np.mean(map_converged))
+    diag["seconds"] = time.perf_counter() - start
+    return SBCResult(model.name, method, ranks, n_draws, alpha, n_bins, settings, diag)

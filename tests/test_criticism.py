@@ -1,0 +1,249 @@
+"""Model criticism: SBC for every registered model, a planted bug that SBC must catch, PPC,
+LOO / calibration and ``crowdzoo compare``.
+
+SBC settings (stated, not tuned per model): R = 40 replications of a tiny crowd (20 tasks,
+4 workers, 3 answers per task, K = 2), NUTS with 1 chain, 150 warmup, 400 draws thinned by
+4 (L = 100), ranks of the class prior, two workers' parameters, two tasks' parameters and
+two task labels; chi-square on 5 bins per quantity; the model fails when the Bonferroni-
+adjusted smallest p-value is below alpha = 0.01. So a correct model fails with probability
+at most about 1% (at most ~1% of seeds), while the planted bug gives an adjusted p-value
+below 1e-6. Seeds are fixed (seed 0 for every model: not chosen per model), so every run
+is deterministic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import crowdzoo
+from crowdzoo.inference import criticism as C
+from crowdzoo.models import REGISTRY, DawidSkene
+
+SBC_SETTINGS = dict(n_reps=40, n_tasks=20, n_workers=4, n_classes=2, answers_per_task=3,
+                    num_warmup=150, num_samples=400, thin=4, n_bins=5, alpha=0.01, seed=0)
+
+SBC_MODELS = sorted(name for name, cls in REGISTRY.items() if "nuts" in cls.methods)
+
+
+class FlippedClassPrior(DawidSkene):
+    """A planted bug: the class prior enters the likelihood with the wrong sign."""
+
+    name = "dawid_skene_flipped_prior"
+
+    def log_terms(self, params, data, labels):
+        log_prior, log_emit = super().log_terms(params, data, labels)
+        return -log_prior, log_emit
+
+
+# --- SBC -------------------------------------------------------------------------------
+def test_rank_statistics_and_chi2():
+    true = np.array([0.5, 2.0, -1.0])
+    draws = np.array([[0.1, 0.6, 0.7], [1.0, 3.0, 2.5], [0.0, 1.0, 2.0]])
+    np.testing.assert_array_equal(C.rank_statistics(true, draws), [1, 1, 0])
+    rng = np.random.default_rng(1)
+    uniform = rng.integers(0, 101, size=400)
+    assert C.chi2_uniformity(uniform, 100, 5)[2] > 1e-3
+    piled = np.r_[np.zeros(200, int), np.full(200, 100)]  # a U: posterior too narrow
+    assert C.chi2_uniformity(piled, 100, 5)[2] < 1e-12
+    with pytest.raises(ValueError, match="ranks must lie"):
+        C.chi2_uniformity([101], 100)
+
+
+def test_ecdf_band_covers_uniform_ranks():
+    z, lower, upper = C.ecdf_band(40, 20, alpha=0.05, n_sim=500, seed=1)
+    assert np.all(lower <= 0) and np.all(upper >= 0)
+    rng = np.random.default_rng(7)
+    inside = 0
+    for _ in range(200):
+        r = rng.integers(0, 21, size=40)
+        ecdf = (r[None] < np.arange(1, 21)[:, None]).mean(1)
+        inside += np.all((ecdf - z >= lower - 1e-12) & (ecdf - z <= upper + 1e-12))
+    assert inside / 200 > 0.88  # simultaneous 95% band (Monte Carlo error allowed)
+
+
+def test_simulate_batch_is_the_models_own_simulation():
+    sims = C.simulate_batch("dawid_skene", 3, 15, 4, 3, 2, seed=5)
+    for r, (data, params, z, _) in enumerate(sims):
+        ref = crowdzoo.data.simulate("dawid_skene", 15, 4, 3, 2, seed=5 + r)
+        np.testing.assert_array_equal(np.asarray(data.label), ref.annotations.label)
+        np.testing.assert_array_equal(np.asarray(data.worker), ref.annotations.worker)
+        for k in ("pi", "confusion"):
+            np.testing.assert_allclose(params[k], ref.params[k], rtol=1e-6)
+        assert list(z) == list(ref.true_labels.astype(int))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SBC_MODELS)
+def test_sbc_nuts_passes(name):
+    result = C.run_sbc(name, **SBC_SETTINGS)
+    table = result.table()
+    for ranks in result.ranks.values():
+        assert ranks.min() >= 0 and ranks.max() <= result.n_draws
+    assert result.passed, f"SBC rejects {name} (adjusted p={result.adjusted_p_value:.2g}):\n{table}"
+
+
+@pytest.mark.slow
+def test_sbc_fails_on_planted_bug():
+    result = C.run_sbc("dawid_skene", fit_model=FlippedClassPrior(), **SBC_SETTINGS)
+    assert not result.passed
+    assert result.adjusted_p_value < 1e-6
+    # the class prior's rank is where the bug shows (ranks pushed to the far end)
+    assert result.table().loc["pi[0]", "p_value"] < 1e-6
+
+
+def test_sbc_svi_runs():
+    result = C.run_sbc("one_coin", method="svi", n_reps=4, n_tasks=10, n_workers=3,
+                       answers_per_task=2, svi_steps=200, num_samples=50, seed=3)
+    assert result.method == "svi" and result.n_draws == 50
+    assert set(result.table().columns) >= {"chi2", "p_value", "rejected"}
+
+
+def test_sbc_quantities_pick_declared_axes():
+    from crowdzoo.models.core import crowd_data
+
+    data = crowd_data(crowdzoo.data.simulate("dawid_skene", 6, 5, 3, 2, seed=0).annotations)
+    labels = [q[0] for q in C.sbc_quantities(DawidSkene(), data, 2, 1)]
+    # pi: 2 free entries of 3; confusion: 2 workers x 3 rows x 2 free entries; one label
+    assert labels[:2] == ["pi[0]", "pi[1]"]
+    assert len(labels) == 2 + 2 * 3 * 2 + 1 and labels[-1] == "z[0]"
+
+
+def test_needs_features_probe():
+    assert not C.needs_features(DawidSkene())
+    for name, cls in REGISTRY.items():
+        declared = getattr(cls, "needs_features", None)
+        if declared is not None:
+            assert C.needs_features(cls()) == bool(declared), name
+
+
+# --- PPC -------------------------------------------------------------------------------
+def test_answer_statistics_by_hand():
+    # task 0: labels 0,0,1 (majority 0, agreement 2); task 1: 1,0 (tie; agreement 1)
+    label = np.array([0, 0, 1, 1, 0])
+    task = np.array([0, 0, 0, 1, 1])
+    worker = np.array([0, 1, 2, 0, 1])
+    s = C.answer_statistics(label, task, worker, 2, 3, 2)
+    np.testing.assert_array_equal(s["counts"], [[2, 1], [1, 1]])
+    np.testing.assert_array_equal(s["agreement"], [2, 1])
+    np.testing.assert_allclose(s["worker_agreement"], [(1 + 0.5) / 2, (1 + 0.5) / 2, 0.0])
+    np.testing.assert_allclose(s["mean_agreement"], (2 / 3 + 1 / 2) / 2)
+    np.testing.assert_allclose(s["class_share"], [0.6, 0.4])
+    assert C.ppp_value(1.0, np.array([0.0, 1.0, 2.0, 3.0])) == pytest.approx(0.625)
+
+
+def _difficulty_crowd(seed=0, n_tasks=300, n_workers=20, apt=8):
+    """Half the items easy (every worker 95% right), half hard (coin flips): not Dawid-Skene."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, 2, n_tasks)
+    rows = []
+    for t in range(n_tasks):
+        acc = 0.95 if t % 2 == 0 else 0.5
+        for w in rng.choice(n_workers, apt, replace=False):
+            y = truth[t] if rng.random() < acc else 1 - truth[t]
+            rows.append((f"t{t}", f"w{w}", int(y)))
+    return crowdzoo.Annotations.from_frame(pd.DataFrame(rows, columns=["task", "worker",
+                                                                        "label"]))
+
+
+def test_ppc_accepts_the_true_model_and_rejects_a_wrong_one():
+    # DS data: DS reproduces its vote histogram
+    sim = crowdzoo.data.simulate("dawid_skene", 300, 20, 2, 8, seed=11)
+    ok = C.ppc(crowdzoo.fit("dawid_skene", sim.annotations), n_draws=200, seed=0)
+    assert 0.01 < ok.summary()["histogram_ppp"] < 0.99
+    assert 0.01 < ok.overall().loc["sd over items of agreement", "ppp"] < 0.99
+    # heterogeneous item difficulty: DS cannot reproduce the spread of agreement over items
+    bad = C.ppc(crowdzoo.fit("dawid_skene", _difficulty_crowd()), n_draws=200, seed=0)
+    assert bad.summary()["histogram_ppp"] < 0.005
+    assert bad.overall().loc["sd over items of agreement", "ppp"] < 0.005
+    assert bad.vote_histogram().shape[0] == 9
+    assert set(bad.workers().columns) == {"observed", "replicated_mean", "low", "high", "ppp"}
+
+
+def test_ppc_prior_latent_and_errors(demo):
+    fit = crowdzoo.fit("one_coin", demo)
+    y = C.posterior_predictive(fit, n_draws=7, latent="prior", seed=2)
+    assert y.shape == (7, demo.n_answers) and y.min() >= 0 and y.max() < demo.n_classes
+    np.testing.assert_array_equal(y, C.posterior_predictive(fit, 7, latent="prior", seed=2))
+    with pytest.raises(ValueError, match="latent"):
+        C.posterior_predictive(fit, latent="nope")
+    with pytest.raises(ValueError, match="no generative model"):
+        C.ppc(crowdzoo.fit("majority_vote", demo))
+
+
+# --- calibration and LOO ---------------------------------------------------------------
+def test_ece_and_log_loss_by_hand():
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])
+    gold = np.array([0, 1, 1, -1])  # last task has no gold
+    # bins of 0.1: conf 0.9 (hit) -> |1-0.9|; 0.8 (miss) -> |0-0.8|; 0.7 (hit) -> |1-0.7|
+    assert C.expected_calibration_error(probs, gold) == pytest.approx((0.1 + 0.8 + 0.3) / 3)
+    assert C.log_loss(probs, gold) == pytest.approx(-np.log([0.9, 0.2, 0.7]).mean())
+    curve = C.calibration_curve(probs, gold)
+    assert curve["count"].sum() == 3
+    with pytest.raises(ValueError, match="no gold"):
+        C.log_loss(probs, np.full(4, -1))
+
+
+def test_compare_prefers_the_generating_model():
+    # strongly class-dependent workers: one accuracy per worker cannot describe them
+    rng = np.random.default_rng(3)
+    W = 12
+    conf = np.empty((W, 2, 2))
+    for w in range(W):
+        sens, spec = rng.uniform(0.9, 0.98), rng.uniform(0.4, 0.6)
+        conf[w] = [[spec, 1 - spec], [1 - sens, sens]]
+    sim = crowdzoo.data.simulate("dawid_skene", 120, W, 2, 5, seed=4,
+                                 params={"pi": np.array([0.5, 0.5]), "confusion": conf})
+    ann = sim.annotations.with_gold(sim.true_labels)
+    res = C.compare_models(ann, ["one_coin", "dawid_skene", "majority_vote"], method="nuts",
+                           num_warmup=150, num_samples=150, num_chains=1)
+    t = res.table
+    assert list(t.index[:2]) == ["dawid_skene", "one_coin"]  # best LOO first
+    assert t.loc["one_coin", "elpd_diff"] > 2 * t.loc["one_coin", "dse"]
+    assert t.loc["majority_vote", "method"] == "map" and np.isnan(t.loc["majority_vote",
+                                                                         "elpd_loo"])
+    for name in ("dawid_skene", "one_coin"):
+        assert t.loc[name, ["k_good", "k_ok", "k_bad"]].sum() == ann.n_tasks
+        assert 0 <= t.loc[name, "ece"] <= 1 and t.loc[name, "log_loss"] > 0
+    assert 0.5 < t.loc["dawid_skene", "accuracy"] <= 1
+    assert "+-" in res.to_string()
+    from crowdzoo.inference import criticism_plots as P
+
+    for fig in (P.plot_compare(t), P.plot_pareto_k(res.loo), P.plot_calibration(res.fits)):
+        assert fig.axes
+    with pytest.raises(ValueError, match="needs posterior draws"):
+        C.loo(res.fits["majority_vote"])
+
+
+def test_plots_return_figures():
+    from matplotlib.figure import Figure
+
+    from crowdzoo.inference import criticism_plots as P
+
+    rng = np.random.default_rng(0)
+    result = C.SBCResult("m", "nuts", {"a": rng.integers(0, 21, 30), "b": rng.integers(0, 21,
+                         30)}, 20, 0.01, 5, {"n_reps": 30}, {})
+    assert isinstance(P.plot_sbc_ranks(result), Figure)
+    assert isinstance(P.plot_sbc_ecdf(result), Figure)
+    chk = C.ppc(crowdzoo.fit("one_coin", crowdzoo.data.load_demo()), n_draws=20)
+    assert isinstance(P.plot_ppc_histogram(chk), Figure)
+    assert isinstance(P.plot_ppc_histogram(chk, label="agreement"), Figure)
+    assert isinstance(P.plot_ppc_workers(chk), Figure)
+
+
+# --- the command -----------------------------------------------------------------------
+def test_main_compare_writes_table(tmp_path, capsys):
+    sim = crowdzoo.data.simulate("one_coin", 60, 8, 2, 3, seed=1)
+    answers = tmp_path / "answers.csv"
+    gold = tmp_path / "gold.csv"
+    sim.annotations.to_frame().to_csv(answers, index=False)
+    sim.true_labels.rename("label").reset_index().to_csv(gold, index=False)
+    code = C.main_compare([str(answers), "--models", "one_coin,majority_vote", "--gold",
+                           str(gold), "--method", "map", "--out", str(tmp_path / "out")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "one_coin" in out and "accuracy" in out and "ece" in out
+    table = pd.read_csv(tmp_path / "out" / "compare.csv", index_col=0)
+    assert set(table.index) == {"one_coin", "majority_vote"}
+    assert (tmp_path / "out" / "calibration.png").exists()
