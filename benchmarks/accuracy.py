@@ -139,6 +139,9 @@ MODELS: list[tuple[str, Callable]] = [
     ("dawid_skene (flat prior)", zoo(DawidSkene(confusion_prior=1.0, class_prior=1.0))),
     ("crowdkit DawidSkene", crowdkit("DawidSkene", n_iter=100)),
     ("glad", zoo("glad")),
+    ("honest_worker", zoo("honest_worker")),
+    ("biased_worker", zoo("biased_worker")),
+    ("community (M=3)", zoo("community")),
 ]
 
 #: opt-in entries (select with --models): sensitivity of Dawid-Skene MAP to its priors

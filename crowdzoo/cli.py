@@ -1,4 +1,4 @@
-"""The ``crowdzoo`` command line: ``demo``, ``fit``, ``models`` and ``summary``.
+"""The ``crowdzoo`` command line: ``demo``, ``fit``, ``models``, ``summary`` and ``compare``.
 
 ::
 
@@ -9,6 +9,9 @@
                  [--seed 0] [--num-samples N --num-warmup N --num-chains N] [--num-steps N]
     crowdzoo models
     crowdzoo summary ANSWERS.csv [--gold GOLD.csv] [--task-col ...]
+    crowdzoo compare ANSWERS.csv --models dawid_skene,one_coin,glad [--gold GOLD.csv]
+                 [--method nuts|svi|map] [--num-warmup N --num-samples N --num-chains N]
+                 [--out DIR]
 
 Bad input (a missing file, a wrong column name, an unknown model) gets a one-line error on
 stderr and exit code 2; set ``CROWDZOO_DEBUG=1`` to see the traceback instead. Plots are
@@ -126,6 +129,17 @@ def build_parser() -> argparse.ArgumentParser:
         "duplicates and gold coverage.",
     )
     _add_data_args(p, "gold labels (columns task, label), to report their coverage")
+
+    from .inference.compare import add_compare_arguments
+
+    p = sub.add_parser(
+        "compare",
+        help="fit several models and compare them (PSIS-LOO, accuracy and calibration on gold)",
+        description="Fit each model to the same answers; print one table: LOO elpd +- se "
+        "over tasks, Pareto k, and accuracy, log loss and calibration error on gold (when "
+        "given); write compare.csv and the plots to --out.",
+    )
+    add_compare_arguments(p)
     return parser
 
 
@@ -412,7 +426,19 @@ def cmd_fit(args) -> int:
     return 0
 
 
-COMMANDS = {"demo": cmd_demo, "fit": cmd_fit, "models": cmd_models, "summary": cmd_summary}
+def cmd_compare(args) -> int:
+    """``crowdzoo compare``: see :func:`crowdzoo.inference.compare.run_compare_command`."""
+    from .inference.compare import run_compare_command
+
+    for what, path in (("answers", args.answers), ("gold", args.gold),
+                       ("features", args.features)):
+        if path is not None and not Path(path).is_file():
+            raise CliError(f"{what} file {path!r} not found")
+    return run_compare_command(args)
+
+
+COMMANDS = {"demo": cmd_demo, "fit": cmd_fit, "models": cmd_models, "summary": cmd_summary,
+            "compare": cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -129,11 +129,11 @@ def plot_worker_accuracy(
             table[high].to_numpy(float),
             color="C0",
             alpha=0.5,
-            lw=2,
+            lw=2 if n <= MAX_LABELLED_WORKERS else 0.6,
             label=label,
         )
     what = "posterior mean" if has_interval else f"{fit.method.upper()} estimate"
-    ax.plot(est, y, "o", color="C0", ms=4, label=what)
+    ax.plot(est, y, "o", color="C0", ms=4 if n <= MAX_LABELLED_WORKERS else 2, label=what)
     if reference is not None:
         ref = pd.Series(reference)
         ref.index = ref.index.map(str)

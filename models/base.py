@@ -64,6 +64,10 @@ class CrowdModel:
     reference: ClassVar[str] = ""
     #: inference methods the model supports
     methods: ClassVar[tuple[str, ...]] = ("map", "svi", "nuts")
+    #: whether the model learns from task features (then ``data.features`` is required)
+    needs_features: ClassVar[bool] = False
+    #: whether the model takes two classes only
+    binary_only: ClassVar[bool] = False
     #: ArviZ dims of each parameter site (the leading sample dims excluded)
     dims: ClassVar[dict[str, tuple[str, ...]]] = {}
 

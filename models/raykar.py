@@ -75,6 +75,7 @@ class FeatureModel(CrowdModel):
     """
 
     binary_only = False
+    needs_features = True
     annotator_dims: dict[str, tuple[str, ...]] = {}
     multiclass_alternative = "raykar (multi-class)"
 

@@ -1,0 +1,198 @@
+"""The runner: one conformance test over every registered model x method, recovery of known
+parameters, reproducibility, no recompilation, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import crowdzoo
+from crowdzoo.data import AnnotationsError, simulate
+from crowdzoo.inference import run_em
+from crowdzoo.models import REGISTRY, get_model
+
+
+def tiny_crowd(model, seed=0):
+    """A small crowd the model can take (binary / with features where it needs them)."""
+    K = 2 if model.binary_only else 3
+    feats = None
+    if model.needs_features:
+        feats = np.random.default_rng(seed).normal(size=(40, 2))
+    sim = simulate(model, n_tasks=40, n_workers=8, n_classes=K, answers_per_task=4,
+                   features=feats, seed=seed)
+    return sim
+
+
+def _generative(name):
+    return not hasattr(REGISTRY[name], "closed_form")
+
+
+CASES = [(n, m) for n in sorted(REGISTRY) for m in REGISTRY[n].methods]
+OPTS = {"map": {}, "svi": {"num_steps": 150, "num_draws": 50},
+        "nuts": {"num_warmup": 30, "num_samples": 30, "num_chains": 2}}
+
+
+@pytest.mark.parametrize("name,method", CASES)
+def test_conformance(name, method):
+    """Shapes, posteriors sum to one, reproducible with a seed, ArviZ output, worker table."""
+    model = get_model(name)
+    sim = tiny_crowd(model) if _generative(name) else tiny_crowd(get_model("dawid_skene"))
+    ann = sim.annotations
+    a = crowdzoo.fit(name, ann, method=method, seed=3, progress=False, **OPTS[method])
+    b = crowdzoo.fit(name, ann, method=method, seed=3, progress=False, **OPTS[method])
+    post = a.task_posterior()
+    assert post.shape == (ann.n_tasks, ann.n_classes)
+    assert list(post.index) == list(ann.task_ids)
+    assert np.isfinite(post.to_numpy()).all()
+    np.testing.assert_allclose(post.sum(axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(post.to_numpy(), b.task_posterior().to_numpy(), atol=1e-6)
+    assert set(a.labels().unique()) <= set(ann.classes)
+    workers = a.workers()
+    assert list(workers.index) == list(ann.worker_ids)
+    assert workers["n_answers"].sum() == ann.n_answers
+    if _generative(name):
+        dt = a.to_arviz()
+        ll = dt["log_likelihood"]["answers"]
+        assert ll.dims[-1] == "task" and ll.shape[-1] == ann.n_tasks
+        assert np.isfinite(ll.values).all()
+        if method != "map":
+            assert a.samples and all(v.shape[0] * v.shape[1] > 1 for v in a.samples.values())
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(REGISTRY) if REGISTRY[n].em_update is not None])
+def test_em_compiles_once(name):
+    """A second fit of equal-sized data with a fresh model object reuses the compiled EM."""
+    ann = tiny_crowd(get_model(name)).annotations
+    crowdzoo.fit(name, ann)
+    size = run_em._cache_size()
+    crowdzoo.fit(type(get_model(name))(), ann)
+    assert run_em._cache_size() == size
+
+
+def test_em_log_posterior_is_monotone(demo):
+    fit = crowdzoo.fit("dawid_skene", demo)
+    h = fit.loss_history
+    assert fit.diagnostics["converged"] and len(h) > 3
+    assert (np.diff(h) >= -1e-3 * np.abs(h[1:])).all()
+
+
+def test_iteration_cap_warns(demo):
+    with pytest.warns(crowdzoo.inference.ConvergenceWarning, match="max_iter=2"):
+        fit = crowdzoo.fit("dawid_skene", demo, max_iter=2)
+    assert fit.diagnostics["converged"] is False
+
+
+def test_demo_accuracy_beats_majority_vote(demo, demo_truth):
+    mv = crowdzoo.fit("majority_vote", demo).accuracy(demo_truth)
+    ds = crowdzoo.fit("dawid_skene", demo).accuracy(demo_truth)
+    assert ds > mv + 0.02
+
+
+def test_gold_is_clamped_and_scoring_on_it_refused(demo, demo_truth):
+    gold = demo_truth.iloc[:50]
+    fit = crowdzoo.fit("dawid_skene", demo.with_gold(gold))
+    post = fit.task_posterior().loc[gold.index]
+    assert (post.idxmax(axis=1) == gold).all() and np.allclose(post.max(axis=1), 1.0)
+    with pytest.raises(ValueError, match="use_gold=False"):
+        fit.accuracy()
+    unclamped = crowdzoo.fit("dawid_skene", demo.with_gold(gold), use_gold=False)
+    assert 0.5 < unclamped.accuracy() <= 1.0
+
+
+# --- recovery ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def recovery():
+    """1,000 tasks, 30 workers, K = 3, 5 answers per task; parameters drawn from the prior."""
+    sim = simulate("dawid_skene", n_tasks=1000, n_workers=30, n_classes=3, answers_per_task=5,
+                   seed=7)
+    nuts = crowdzoo.fit("dawid_skene", sim.annotations, method="nuts", seed=1, progress=False,
+                        num_warmup=500, num_samples=500, num_chains=4)
+    return sim, nuts
+
+
+def true_accuracy(params):
+    diag = np.diagonal(params["confusion"], axis1=-2, axis2=-1)
+    return (diag * params["pi"][None, :]).sum(-1)
+
+
+def test_map_recovers_worker_accuracy(recovery):
+    sim, _ = recovery
+    fit = crowdzoo.fit("dawid_skene", sim.annotations)
+    err = np.abs(fit.workers()["accuracy"].to_numpy() - true_accuracy(sim.params))
+    # ~167 answers per worker to tasks whose labels are themselves uncertain: the posterior
+    # sd of a worker's accuracy is ~0.05 here, so: mean error < 0.06, every worker < 0.16
+    assert err.mean() < 0.06 and err.max() < 0.16, err
+    assert fit.accuracy(sim.true_labels) > 0.85
+
+
+def test_nuts_intervals_cover_worker_accuracy(recovery):
+    sim, nuts = recovery
+    w = nuts.workers()
+    truth = true_accuracy(sim.params)
+    covered = ((w["accuracy_low"] <= truth) & (truth <= w["accuracy_high"])).mean()
+    # nominal 0.89 over 30 workers: binomial sd ~0.057
+    assert 0.72 <= covered <= 1.0, covered
+
+
+def test_nuts_from_map_converges(recovery):
+    _, nuts = recovery
+    diag = nuts.convergence()
+    assert diag["max_r_hat"] <= 1.01, diag
+    assert diag["min_ess_bulk"] > 400, diag
+    assert diag["divergences"] == 0
+
+
+def test_svi_is_close_to_nuts(recovery):
+    sim, nuts = recovery
+    svi = crowdzoo.fit("dawid_skene", sim.annotations, method="svi", seed=0, progress=False)
+    a = svi.workers()["accuracy"].to_numpy()
+    b = nuts.workers()["accuracy"].to_numpy()
+    assert np.abs(a - b).max() < 0.05
+    assert (svi.labels() == nuts.labels()).mean() > 0.98
+
+
+# --- bad input ----------------------------------------------------------------------------
+def frame():
+    return pd.DataFrame({"task": ["a", "a", "b", "b", "c"], "worker": ["x", "y", "x", "y", "x"],
+                         "label": ["p", "q", "p", "p", "q"]})
+
+
+def test_fit_accepts_a_frame_and_does_not_mutate_it():
+    df = frame()
+    before = df.copy(deep=True)
+    fit = crowdzoo.fit("dawid_skene", df)
+    pd.testing.assert_frame_equal(df, before)
+    assert fit.task_posterior().shape == (3, 2)
+
+
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (lambda: frame().drop(columns="worker"), "worker"),
+        (lambda: frame().assign(label=["p", None, "p", "p", "q"]), "label"),
+        (lambda: frame().iloc[:0], "empty"),
+        (lambda: frame().assign(label="p"), "single class"),
+    ],
+)
+def test_bad_frames_get_clear_errors(make, match):
+    with pytest.raises(AnnotationsError, match=match):
+        crowdzoo.fit("dawid_skene", make())
+
+
+def test_gold_of_a_class_never_answered():
+    with pytest.raises(AnnotationsError, match="r"):
+        crowdzoo.Annotations.from_frame(frame(), gold=pd.Series({"a": "r"}))
+
+
+def test_unknown_method_and_model_and_option():
+    with pytest.raises(ValueError, match="unknown method 'mcmc'"):
+        crowdzoo.fit("dawid_skene", frame(), method="mcmc")
+    with pytest.raises(ValueError, match="unknown model 'dawid'.*dawid_skene"):
+        crowdzoo.fit("dawid", frame())
+    with pytest.raises(TypeError, match="num_samples"):
+        crowdzoo.fit("dawid_skene", frame(), method="map", num_samples=10)
+    with pytest.raises(ValueError, match="supports: map"):
+        crowdzoo.fit("majority_vote", frame(), method="nuts")
+    with pytest.raises(TypeError, match="Annotations"):
+        crowdzoo.fit("dawid_skene", [1, 2, 3])
