@@ -123,7 +123,9 @@ def test_map_recovers_worker_accuracy(recovery):
     # ~167 answers per worker to tasks whose labels are themselves uncertain: the posterior
     # sd of a worker's accuracy is ~0.05 here, so: mean error < 0.06, every worker < 0.16
     assert err.mean() < 0.06 and err.max() < 0.16, err
-    assert fit.accuracy(sim.true_labels) > 0.85
+    # prior-drawn workers are weak (accuracy ~0.5 with K = 3): the model must still beat the vote
+    mv = crowdzoo.fit("majority_vote", sim.annotations).accuracy(sim.true_labels)
+    assert fit.accuracy(sim.true_labels) > mv + 0.03
 
 
 def test_nuts_intervals_cover_worker_accuracy(recovery):
