@@ -212,9 +212,11 @@ class Fit:
             flat = values.reshape(values.shape[:lead] + (n, -1))
             rest = values.shape[lead + 1:]
             if rest:
+                axis_dims = tuple(dims[1:]) if len(dims) == 1 + len(rest) else (None,) * len(rest)
                 labels = [
-                    f"{name}[" + ",".join(classes[i] if len(classes) == s else str(i)
-                                          for i, s in zip(idx, rest, strict=True)) + "]"
+                    f"{name}[" + ",".join(
+                        classes[i] if d in ("true_class", "label") else str(i)
+                        for i, d in zip(idx, axis_dims, strict=True)) + "]"
                     for idx in np.ndindex(*rest)
                 ]
             else:
@@ -304,7 +306,11 @@ class Fit:
             import numpyro  # noqa: F401
             import arviz as az
 
-            return az.summary(self.to_arviz(), var_names=list(self.samples))
+            # az.summary stacks variables along a dim it calls "label": rename ours first
+            post = self.to_arviz()["posterior"].to_dataset()[list(self.samples)]
+            if "label" in post.dims:
+                post = post.rename({"label": "answer_label"})
+            return az.summary(post)
         lines = [f"{self.model.name} fitted by {self.method} ({self.diagnostics.get('algorithm')})"]
         for k, v in self.diagnostics.items():
             lines.append(f"  {k}: {v}")

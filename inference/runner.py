@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import time
 import warnings
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -151,9 +152,21 @@ def fit(
 
 
 # --- MAP -------------------------------------------------------------------------------
+@partial(jax.jit, static_argnums=0)
+def _jitted_init(model, cdata):
+    return model.init_params(cdata)
+
+
+def _initial_params(model, cdata, annotations):
+    """The model's MAP start; compiled when the model declares it pure (``jit_init``)."""
+    if model.jit_init and getattr(model, "initial_error", None) is None:
+        return _jitted_init(model, cdata)
+    return model.init_params(cdata, annotations)
+
+
 def _map_point(model, cdata, annotations, tol=1e-6, max_iter=None, init=None, param_tol=1e-5):
     """Run the MAP kernel; return (params, history, n_iter, converged, kind)."""
-    params0 = init if init is not None else model.init_params(cdata, annotations)
+    params0 = init if init is not None else _initial_params(model, cdata, annotations)
     params0 = {k: jnp.asarray(v) for k, v in params0.items()}
     if model.em_update is not None:
         kind, max_iter = "em", int(max_iter or 500)

@@ -64,6 +64,9 @@ class CrowdModel:
     reference: ClassVar[str] = ""
     #: inference methods the model supports
     methods: ClassVar[tuple[str, ...]] = ("map", "svi", "nuts")
+    #: whether ``init_params(data)`` is pure JAX (then the runner jit-compiles it: an eager
+    #: first call dispatches op by op, which costs seconds)
+    jit_init: ClassVar[bool] = True
     #: whether the model learns from task features (then ``data.features`` is required)
     needs_features: ClassVar[bool] = False
     #: whether the model takes two classes only

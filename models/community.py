@@ -151,6 +151,8 @@ class Community(CrowdModel):
     2
     """
 
+    jit_init = False  # k-means in NumPy
+
     name = "community"
     title = "Community model (CBCC: workers copy one of M community confusion matrices)"
     reference = (

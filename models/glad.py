@@ -122,6 +122,8 @@ class GLAD(CrowdModel):
     >>> hardest = fit.tasks().sort_values("difficulty").tail(5)
     """
 
+    jit_init = False  # aligns id-keyed priors with the Annotations
+
     name = "glad"
     title = "GLAD (worker ability x task difficulty)"
     reference = (
