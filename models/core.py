@@ -61,6 +61,8 @@ class CrowdData:
     n_tasks: int = dataclasses.field(metadata={"static": True})
     n_workers: int = dataclasses.field(metadata={"static": True})
     n_classes: int = dataclasses.field(metadata={"static": True})
+    #: whether the answers are grouped by task in increasing order (faster segment sums)
+    tasks_sorted: bool = dataclasses.field(default=False, metadata={"static": True})
 
     @property
     def n_answers(self) -> int:
@@ -87,6 +89,7 @@ def crowd_data(annotations, *, use_gold: bool = True) -> CrowdData:
     if gold is None:
         gold = np.full(annotations.n_tasks, -1, dtype=np.int32)
     feats = annotations.features
+    task = np.asarray(annotations.task)
     return CrowdData(
         task=jnp.asarray(annotations.task, dtype=jnp.int32),
         worker=jnp.asarray(annotations.worker, dtype=jnp.int32),
@@ -96,6 +99,7 @@ def crowd_data(annotations, *, use_gold: bool = True) -> CrowdData:
         n_tasks=int(annotations.n_tasks),
         n_workers=int(annotations.n_workers),
         n_classes=int(annotations.n_classes),
+        tasks_sorted=bool(task.size == 0 or np.all(np.diff(task) >= 0)),
     )
 
 
@@ -144,7 +148,8 @@ def marginalize(log_prior: jax.Array, log_emit: jax.Array, data: CrowdData) -> M
     """
     log_prior = jnp.broadcast_to(log_prior, (data.n_tasks, data.n_classes))
     log_prior = clamp_gold(log_prior, data.gold)
-    summed = jax.ops.segment_sum(log_emit, data.task, num_segments=data.n_tasks)
+    summed = jax.ops.segment_sum(log_emit, data.task, num_segments=data.n_tasks,
+                                 indices_are_sorted=data.tasks_sorted)
     logits = log_prior + summed
     per_task = jax.nn.logsumexp(logits, axis=-1)
     return Marginal(per_task.sum(), per_task, logits)
