@@ -74,7 +74,10 @@ class Yan(FeatureModel):
         """Classifier, then ``w_t`` (worker x feature) and ``gamma_t`` (worker)."""
         D = data.features.shape[1]
         params = dict(self.classifier.sample(D, data.n_classes))
-        with numpyro.plate("worker", data.n_workers, dim=-2), numpyro.plate("feature", D, dim=-1):
+        # plate names differ from the classifier's "feature" (dim -2) and the offsets' "worker"
+        # (dim -1): a plate keeps one dim per name, which autoguides check
+        with numpyro.plate("annotator", data.n_workers, dim=-2), \
+                numpyro.plate("expertise_feature", D, dim=-1):
             params["expertise_weights"] = numpyro.sample(
                 "expertise_weights", dist.Normal(0.0, self.expertise_scale))
         with numpyro.plate("worker", data.n_workers, dim=-1):

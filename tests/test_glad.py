@@ -192,12 +192,12 @@ def test_parity_with_crowdkit_glad():
 
 def test_nuts_and_svi_run_through_the_common_runner():
     sim = simulate("glad", n_tasks=30, n_workers=5, n_classes=2, answers_per_task=3, seed=0)
-    nuts = crowdzoo.fit("glad", sim.annotations, method="nuts", num_warmup=100,
-                        num_samples=100, num_chains=2)
-    assert nuts.samples["alpha"].shape == (2, 100, 5)
+    nuts = crowdzoo.fit("glad", sim.annotations, method="nuts", num_warmup=50,
+                        num_samples=50, num_chains=2)
+    assert nuts.samples["alpha"].shape == (2, 50, 5)
     np.testing.assert_allclose(nuts.task_posterior().sum(axis=1), 1.0, atol=1e-6)
     assert {"beta", "difficulty"} <= set(nuts.tasks().columns)
-    svi = crowdzoo.fit("glad", sim.annotations, method="svi", num_steps=200, num_draws=50)
+    svi = crowdzoo.fit("glad", sim.annotations, method="svi", num_steps=100, num_draws=20)
     assert np.isfinite(svi.loss_history).all()
 
 
