@@ -41,6 +41,30 @@ _enable_parallel_chains()
 
 import numpyro as _numpyro  # noqa: E402  (numpyro before arviz: arviz's converter needs it)
 
+
+def _enable_compilation_cache() -> None:
+    """Keep compiled kernels on disk, so a new process does not compile them again.
+
+    Compilation is most of a cold fit's time (seconds; EM itself takes milliseconds). The
+    cache lives in ``$CROWDZOO_CACHE_DIR`` (default ``~/.cache/crowdzoo/jax``); set it to
+    ``0`` to turn this off. A cache the user configured for JAX is left alone.
+    """
+    import jax
+
+    where = _os.environ.get("CROWDZOO_CACHE_DIR", "")
+    if where == "0" or jax.config.jax_compilation_cache_dir:
+        return
+    path = where or _os.path.join(_os.path.expanduser("~"), ".cache", "crowdzoo", "jax")
+    try:
+        _os.makedirs(path, exist_ok=True)
+    except OSError:  # read-only home: run without the cache
+        return
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+
+
+_enable_compilation_cache()
+
 from . import data, inference, models  # noqa: E402
 from .data import Annotations, load_dataset, read_csv  # noqa: E402
 from .inference import Fit, fit  # noqa: E402
