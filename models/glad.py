@@ -4,7 +4,7 @@ Generative story (plates: ``worker`` W, ``task`` T, ``answer`` N; K classes)::
 
     alpha_i       ~ Normal(alphas_priors_mean_i, 1)      ability of worker i, in (-inf, inf)
     log beta_j    ~ Normal(betas_priors_mean_j, 1)       beta_j > 0: inverse difficulty of task j
-    z_j           ~ Categorical(p)                       p fixed (``labels_priors``, uniform default)
+    z_j           ~ Categorical(p)                       p fixed (``labels_priors``; uniform)
     a(i, j)       = sigmoid(alpha_i * beta_j)            chance that i answers j correctly
     y_n | z       = z_{task_n}                           with probability a(worker_n, task_n)
                     any other class, uniformly           with probability 1 - a(worker_n, task_n)
@@ -236,7 +236,10 @@ class GLAD(CrowdModel):
         return {"alpha": alpha, "log_beta": log_beta}
 
     def log_terms(self, params: Params, data: CrowdData, labels):
-        """``log p`` and ``log Pr(y_n | z = c)``: ``log a`` on the diagonal, else ``log((1-a)/(K-1))``."""
+        """``log p`` and ``log Pr(y_n | z=c)``: ``log a`` if ``y_n = c``, else ``log((1-a)/(K-1))``.
+
+        With ``labels=None``, the full ``(N, K, K)`` table ``[answer, true class, label]``.
+        """
         K = data.n_classes
         x = params["alpha"][data.worker] * jnp.exp(params["log_beta"][data.task])
         right = jax.nn.log_sigmoid(x)[:, None]

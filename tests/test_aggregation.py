@@ -105,7 +105,8 @@ def test_same_types_indexes_columns_and_values(both):
 
 
 def test_fit_is_exposed_and_method_switches(frame):
-    est = cz.DawidSkene(n_iter=50)
+    # the same static settings as the script's estimators: the compiled EM is reused
+    est = cz.DawidSkene(n_iter=N_ITER["ds"])
     est.fit(frame)
     assert est.fit_.method == "map" and est.fit_.model.name == "dawid_skene"
     assert len(est.loss_history_) == est.fit_.diagnostics["n_iter"]
@@ -117,7 +118,7 @@ def test_fit_is_exposed_and_method_switches(frame):
     probas = nuts.fit_predict_proba(frame)
     assert nuts.fit_.method == "nuts" and nuts.fit_.samples["accuracy"].shape == (2, 100, 8)
     np.testing.assert_allclose(probas.sum(axis=1), 1.0, atol=1e-6)
-    mapfit = cz.OneCoinDawidSkene(n_iter=50).fit(frame)
+    mapfit = cz.OneCoinDawidSkene(n_iter=N_ITER["oc"], tol=-np.inf).fit(frame)
     # the posterior mean of p(z | params, y) and the MAP plug-in differ only on close calls
     np.testing.assert_allclose(nuts.skills_, mapfit.skills_, atol=0.05)
     assert (nuts.labels_ == mapfit.labels_).mean() >= 0.97
