@@ -60,6 +60,14 @@ _EPS = 1e-10  # Crowd-Kit's clip of error-matrix entries
 _COLS = ["task", "worker", "label"]
 
 
+def _answered_gold(true_labels, data: pd.DataFrame):
+    """``true_labels`` as a Series, keeping only tasks that have answers (as Crowd-Kit)."""
+    if true_labels is None:
+        return None
+    gold = pd.Series(true_labels)
+    return gold[gold.index.isin(pd.unique(data["task"]))]
+
+
 def _frame(data) -> pd.DataFrame:
     """The answers as a frame; bad input gets the errors of :class:`Annotations`."""
     if not isinstance(data, pd.DataFrame):
@@ -339,10 +347,7 @@ class DawidSkene(_Estimator):
             ``self``, fitted.
         """
         data = _frame(data)
-        gold = None
-        if true_labels is not None:
-            gold = pd.Series(true_labels)
-            gold = gold[gold.index.isin(pd.unique(data["task"]))]
+        gold = _answered_gold(true_labels, data)
         ann = Annotations.from_frame(data, gold=gold)
         result = self._run(self._model(initial_error), ann)
         order, _ = self._outputs(data, result)
@@ -486,10 +491,7 @@ class GLAD(_Estimator):
             ``self``, fitted.
         """
         data = _frame(data)
-        gold = None
-        if true_labels is not None:
-            gold = pd.Series(true_labels)
-            gold = gold[gold.index.isin(pd.unique(data["task"]))]
+        gold = _answered_gold(true_labels, data)
         if self.labels_priors is not None:
             priors = pd.Series(self.labels_priors, dtype=np.float64)
             ann = Annotations.from_frame(data, gold=gold, classes=priors.index)
