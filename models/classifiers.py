@@ -79,6 +79,48 @@ class Classifier:
         """``log p(z = k | x, w)``, ``(T, K)``."""
         return logits_to_log_prob(self.logits(params, x), n_classes)
 
+    def fit(self, x, resp, n_steps=None) -> dict:
+        """MAP of the weights for fixed soft targets ``resp`` (T, K) and prepared inputs ``x``."""
+        raise NotImplementedError
+
+    #: steps of :meth:`fit` used by :meth:`fit_predict` (enough to converge on the benchmarks)
+    train_steps = 1000
+
+    def fit_predict(self, train, resp, new=None, n_steps: int | None = None):
+        """Train on fixed (soft) labels, then predict: the "aggregate, then learn" baseline.
+
+        Parameters
+        ----------
+        train : (T, D) array
+            Features of the labelled items (also the standardization statistics).
+        resp : (T, K) array
+            Targets: one-hot labels, or soft labels such as a label posterior.
+        new : (M, D) array, optional
+            Features to predict; defaults to ``train``.
+        n_steps : int, optional
+            Optimizer steps (Newton / Boehning for :class:`Logistic`, Adam for :class:`MLP`);
+            defaults to ``train_steps``.
+
+        Returns
+        -------
+        numpy.ndarray (M, K)
+            ``p(z = k | x)`` of the classifier at the MAP of its weights.
+        """
+        import numpy as np
+
+        train = jnp.asarray(train, jnp.float32)
+        resp = jnp.asarray(resp, jnp.float32)
+        if resp.ndim != 2 or resp.shape[0] != train.shape[0]:
+            raise ValueError(f"resp must be (n_items, n_classes) = ({train.shape[0]}, K), got "
+                             f"shape {tuple(resp.shape)}")
+        new = train if new is None else jnp.asarray(new, jnp.float32)
+        if new.ndim != 2 or new.shape[1] != train.shape[1]:
+            raise ValueError(f"new items have shape {tuple(new.shape)}; expected "
+                             f"(n, {train.shape[1]}) like the training features")
+        params = self.fit(self.prepare(train, train), resp, n_steps or self.train_steps)
+        return np.asarray(jnp.exp(self.log_prob(params, self.prepare(train, new),
+                                                resp.shape[1])))
+
     def _key(self):
         return (type(self), tuple(sorted(vars(self).items())))
 
@@ -233,6 +275,7 @@ class MLP(Classifier):
     """
 
     kind = "mlp"
+    train_steps = 2000
 
     def __init__(self, hidden: int = 32, prior_scale: float = 1.0, bias_scale: float = 3.0,
                  standardize: bool = True, init_steps: int = 300, seed: int = 0):

@@ -308,3 +308,58 @@ def test_clear_errors():
         Annotations.from_frame(frame, features=bad)
     with pytest.raises(TypeError, match="no classifier"):
         crowdzoo.fit("dawid_skene", ann).predict_proba(np.zeros((2, 2)))
+
+
+# --- the crowds of Xu et al.'s experiments (crowdzoo.data.learning_from_crowds) -----------
+def test_simulated_expert_crowds_have_the_stated_error_rates():
+    """Difficulty crowd: best-case reliabilities on easy items, chance at p = 1/2; flip crowd:
+    the stated error rates (binomial 4-sigma tolerances)."""
+    from crowdzoo.data.learning_from_crowds import (difficulty_crowd, flip_crowd,
+                                                     nonstructural_error_rates)
+
+    rng = np.random.default_rng(0)
+    n = 40_000
+    z = rng.integers(0, 2, n)
+    sens, spec = np.array([0.9, 0.6]), np.array([0.7, 0.8])
+    easy = difficulty_crowd(np.where(z == 1, 1.0, 0.0), z, rng, sens, spec)
+    for j in range(2):
+        tol = 4 * np.sqrt(0.25 / (n / 2))
+        assert abs(easy[z == 1, j].mean() - sens[j]) < tol
+        assert abs(1 - easy[z == 0, j].mean() - spec[j]) < tol
+    boundary = difficulty_crowd(np.full(n, 0.5), z, rng, sens, spec)
+    assert abs((boundary == z[:, None]).mean() - 0.5) < 4 * np.sqrt(0.25 / boundary.size)
+
+    err = nonstructural_error_rates(1000, rng)
+    assert set(np.round(1 / err).astype(int)) == set(range(3, 9))
+    rates = np.array([0.125, 1 / 3])
+    flipped = flip_crowd(z, rates, rng)
+    np.testing.assert_allclose((flipped != z[:, None]).mean(0), rates,
+                               atol=4 * np.sqrt(0.25 / n))
+    with pytest.raises(ValueError, match="shape"):
+        difficulty_crowd(np.zeros(3), np.zeros(4, int), rng)
+
+
+def test_digits_task_and_the_aggregate_then_learn_baseline():
+    """The bundled digits: a stratified binary split, out-of-fold pretrained probabilities that
+    carry information, and Classifier.fit_predict learning the task from true labels."""
+    pytest.importorskip("sklearn")
+    from crowdzoo.data.learning_from_crowds import digits_task, to_annotations
+
+    task = digits_task(seed=1, n_train=500)
+    assert task.x_train.shape == (500, 64) and task.x_test.shape == (1297, 64)
+    assert 0.0 <= task.x_train.min() and task.x_train.max() <= 1.0
+    assert abs(task.z_train.mean() - task.z_test.mean()) < 0.01  # stratified
+    assert ((task.pretrained_p > 0.5) == task.z_train).mean() > 0.8
+    resp = np.stack([1 - task.z_train, task.z_train], 1).astype(float)
+    p = Logistic().fit_predict(task.x_train, resp, task.x_test)
+    assert p.shape == (1297, 2)
+    np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-5)
+    assert ((p[:, 1] > 0.5) == task.z_test).mean() > 0.8
+    ann = to_annotations(task.x_train, np.stack([task.z_train] * 3, 1))
+    assert ann.features.shape == (500, 64) and ann.n_workers == 3
+    with pytest.raises(ValueError, match="n_train"):
+        digits_task(n_train=5)
+    with pytest.raises(ValueError, match="resp must be"):
+        Logistic().fit_predict(task.x_train, resp[:10])
+    with pytest.raises(ValueError, match="expected"):
+        Logistic().fit_predict(task.x_train, resp, task.x_test[:, :10])
