@@ -36,8 +36,8 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(RESULTS))
     args = p.parse_args(argv)
-    names = args.models.split(",") if args.models else sorted(
-        n for n, c in REGISTRY.items() if "nuts" in c.methods)
+    names = args.models.split(",") if args.models else sorted(  # SBC needs a proper likelihood
+        n for n, c in REGISTRY.items() if "nuts" in c.methods and c.proper_likelihood)
     rows = []
     for name in names:
         model = get_model(name)

@@ -2,12 +2,13 @@
 
 from .fit import INTERVAL, Fit
 from .map import MapResult, log_posterior, log_prior, run_em, run_lbfgs
-from .runner import METHODS, ConvergenceWarning, fit
+from .runner import METHODS, ConvergenceWarning, PseudoPosteriorWarning, fit
 
 __all__ = [
     "INTERVAL",
     "METHODS",
     "ConvergenceWarning",
+    "PseudoPosteriorWarning",
     "Fit",
     "MapResult",
     "fit",

@@ -19,7 +19,7 @@ from ..models import CrowdModel, crowd_data, get_model
 from .fit import Fit
 from .map import run_em, run_lbfgs
 
-__all__ = ["fit", "ConvergenceWarning", "METHODS"]
+__all__ = ["fit", "ConvergenceWarning", "PseudoPosteriorWarning", "METHODS"]
 
 METHODS = ("map", "svi", "nuts")
 
@@ -48,6 +48,10 @@ _OPTIONS = {
 
 class ConvergenceWarning(UserWarning):
     """An iterative fit stopped at its iteration cap before meeting its tolerance."""
+
+
+class PseudoPosteriorWarning(UserWarning):
+    """SVI / NUTS on a model whose likelihood is not a distribution of the answers."""
 
 
 def _as_annotations(data):
@@ -138,6 +142,14 @@ def fit(
     model.check_data(cdata)
     if progress is None:
         progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
+    if method != "map" and not model.proper_likelihood:
+        warnings.warn(
+            f"{model.name}'s likelihood plugs in a statistic of the answers (it is not a "
+            f"normalized distribution of them), so {method} gives a pseudo-posterior: its "
+            f"intervals are not calibrated",
+            PseudoPosteriorWarning,
+            stacklevel=2,
+        )
     key = jax.random.PRNGKey(seed)
     start = time.perf_counter()
     if method == "map":

@@ -526,6 +526,12 @@ def run_sbc(
         raise ValueError(f"method must be 'nuts' or 'svi', got {method!r}")
     model = get_model(model)
     fit_model = model if fit_model is None else get_model(fit_model)
+    if not fit_model.proper_likelihood:
+        raise ValueError(
+            f"{fit_model.name}'s likelihood is not a normalized distribution of the answers "
+            f"(it plugs in a statistic of the answers), so no simulator matches it and SBC "
+            f"does not apply; its posterior is a pseudo-posterior"
+        )
     if method not in fit_model.methods:
         raise ValueError(f"{fit_model.name} cannot be fitted with {method!r}")
     if num_samples // thin < 1:

@@ -71,6 +71,11 @@ class CrowdModel:
     needs_features: ClassVar[bool] = False
     #: whether the model takes two classes only
     binary_only: ClassVar[bool] = False
+    #: whether ``p(answers | parameters)`` is a normalized distribution of the answers. False
+    #: for a model whose likelihood plugs in a statistic of the answers themselves
+    #: (difficulty_fixed): no simulator matches it, so simulation-based calibration does not
+    #: apply and NUTS / SVI give a pseudo-posterior
+    proper_likelihood: ClassVar[bool] = True
     #: ArviZ dims of each parameter site (the leading sample dims excluded)
     dims: ClassVar[dict[str, tuple[str, ...]]] = {}
 

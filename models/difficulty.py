@@ -25,8 +25,9 @@ In the adaptive model the classifier enters both the prior of ``z`` and the expe
 reliabilities, so there is no closed-form M-step; the MAP is the shared L-BFGS on the exact
 marginal likelihood (z summed out), which is what the paper's gradient EM climbs too. In
 the fixed model ``p_i`` depends on the observed labels, so it is not a generative model of
-them: when simulating (labels not yet drawn), it uses the classifier's ``p_i`` like the
-adaptive one.
+them (its likelihood does not sum to one over the possible answers): when simulating
+(labels not yet drawn), it uses the classifier's ``p_i`` like the adaptive one, and
+simulation-based calibration, which needs simulator and likelihood to agree, refuses it.
 
 Initialization as in the paper's appendix: Raykar-style sensitivity/specificity on the soft
 majority vote, ``lambda = 4 logit(alpha)`` (floored at a small positive value), and the
@@ -140,8 +141,16 @@ class DifficultyFixed(DifficultyAdaptive):
 
     The difficulty is a constant of the data, so the experts' reliabilities do not move with
     the classifier. Parameters as in :class:`DifficultyAdaptive`.
+
+    Because ``p_i`` is computed from the very answers the likelihood scores, the likelihood is
+    not a normalized distribution of the answers (summed over all possible answers it is not
+    1; ``tests/test_learning_from_crowds.py`` checks this): it is Xu et al.'s
+    pseudo-likelihood. The MAP is theirs; NUTS / SVI give a pseudo-posterior whose intervals
+    are not calibrated, and simulation-based calibration refuses the model
+    (``proper_likelihood = False``). Simulated crowds use the classifier's ``p_i``.
     """
 
     name = "difficulty_fixed"
     title = "Data difficulty specified crowdsourcing (Xu et al.), fixed difficulty"
     fixed = True
+    proper_likelihood = False

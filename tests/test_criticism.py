@@ -24,7 +24,9 @@ from crowdzoo.models import REGISTRY, DawidSkene
 SBC_SETTINGS = dict(n_reps=40, n_tasks=20, n_workers=4, n_classes=2, answers_per_task=3,
                     num_warmup=150, num_samples=400, thin=4, n_bins=5, alpha=0.01, seed=0)
 
-SBC_MODELS = sorted(name for name, cls in REGISTRY.items() if "nuts" in cls.methods)
+SBC_MODELS = sorted(name for name, cls in REGISTRY.items()
+                    if "nuts" in cls.methods and cls.proper_likelihood)
+PSEUDO_MODELS = sorted(name for name, cls in REGISTRY.items() if not cls.proper_likelihood)
 
 
 class FlippedClassPrior(DawidSkene):
@@ -82,6 +84,12 @@ def test_sbc_nuts_passes(name):
     for ranks in result.ranks.values():
         assert ranks.min() >= 0 and ranks.max() <= result.n_draws
     assert result.passed, f"SBC rejects {name} (adjusted p={result.adjusted_p_value:.2g}):\n{table}"
+
+
+@pytest.mark.parametrize("name", PSEUDO_MODELS)
+def test_sbc_refuses_pseudo_likelihoods(name):
+    with pytest.raises(ValueError, match="not a normalized distribution"):
+        C.run_sbc(name, n_reps=2)
 
 
 @pytest.mark.slow

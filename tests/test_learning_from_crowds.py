@@ -363,3 +363,44 @@ def test_digits_task_and_the_aggregate_then_learn_baseline():
         Logistic().fit_predict(task.x_train, resp[:10])
     with pytest.raises(ValueError, match="expected"):
         Logistic().fit_predict(task.x_train, resp, task.x_test[:, :10])
+
+
+def test_fixed_difficulty_likelihood_is_not_normalized():
+    """Summed over every possible answer matrix, p(answers | params) is 1 for the adaptive model
+    and not for the fixed one (its p_i is a statistic of the answers): proper_likelihood says so."""
+    import itertools
+
+    n_tasks, n_workers = 2, 2
+    task = np.repeat(np.arange(n_tasks), n_workers)
+    worker = np.tile(np.arange(n_workers), n_tasks)
+    x = np.array([[0.3, -1.0], [1.5, 0.2]])
+    params = {"weights": jnp.array([[1.0], [-0.5]]), "bias": jnp.array([0.2]),
+              "lambda_sensitivity": jnp.array([8.0, 3.0]),
+              "lambda_specificity": jnp.array([5.0, 12.0])}
+    totals = {}
+    for model in (DifficultyAdaptive(RAW), DifficultyFixed(RAW)):
+        total = 0.0
+        for answers in itertools.product([0, 1], repeat=len(task)):
+            frame = pd.DataFrame({"task": task, "worker": worker, "label": answers})
+            ann = Annotations.from_frame(frame, features=pd.DataFrame(x), classes=[0, 1])
+            total += float(jnp.exp(model.log_likelihood(params, crowd_data(ann)).log_lik))
+        totals[model.name] = total
+    assert abs(totals["difficulty_adaptive"] - 1.0) < 1e-5
+    assert abs(totals["difficulty_fixed"] - 1.0) > 1e-2
+    assert DifficultyAdaptive.proper_likelihood and not DifficultyFixed.proper_likelihood
+
+
+def test_pseudo_posterior_is_flagged(features):
+    """SVI / NUTS on difficulty_fixed warn that the posterior is a pseudo-posterior; MAP does not."""
+    import warnings
+
+    from crowdzoo.inference import PseudoPosteriorWarning
+
+    sim = simulate("difficulty_fixed", n_tasks=30, n_workers=3, n_classes=2, answers_per_task=3,
+                   features=features[:30], seed=2)
+    with pytest.warns(PseudoPosteriorWarning, match="pseudo-posterior"):
+        crowdzoo.fit("difficulty_fixed", sim.annotations, method="svi", num_steps=20,
+                     num_draws=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PseudoPosteriorWarning)
+        crowdzoo.fit("difficulty_fixed", sim.annotations)
