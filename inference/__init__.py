@@ -1,7 +1,7 @@
 """One runner for every model of the zoo: ``fit(model, data, method) -> Fit``."""
 
 from .fit import INTERVAL, Fit
-from .map import MapResult, log_posterior, log_prior, run_em, run_lbfgs
+from .map import MapResult, log_posterior, log_prior, run_em, run_lbfgs, run_squarem
 from .runner import METHODS, ConvergenceWarning, PseudoPosteriorWarning, fit
 
 __all__ = [
@@ -16,4 +16,5 @@ __all__ = [
     "log_prior",
     "run_em",
     "run_lbfgs",
+    "run_squarem",
 ]

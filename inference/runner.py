@@ -17,14 +17,14 @@ import numpy as np
 
 from ..models import CrowdModel, crowd_data, get_model
 from .fit import Fit
-from .map import run_em, run_lbfgs
+from .map import run_em, run_lbfgs, run_squarem
 
 __all__ = ["fit", "ConvergenceWarning", "PseudoPosteriorWarning", "METHODS"]
 
 METHODS = ("map", "svi", "nuts")
 
 _OPTIONS = {
-    "map": {"tol": 1e-6, "param_tol": 1e-5, "max_iter": None, "init": None},
+    "map": {"tol": 1e-6, "param_tol": 1e-5, "max_iter": None, "init": None, "accelerate": None},
     "svi": {
         "guide": "normal",
         "num_steps": 3000,
@@ -103,7 +103,9 @@ def fit(
     **options
         Method options. ``map``: ``tol`` (per-answer change of the log posterior, 1e-6),
         ``param_tol`` (largest change of a parameter, 1e-5; EM only),
-        ``max_iter`` (500 for EM, 2000 for L-BFGS), ``init`` (a params dict).
+        ``max_iter`` (500 for EM, 2000 for L-BFGS), ``init`` (a params dict),
+        ``accelerate`` (SQUAREM-accelerated EM: same fixed point, fewer iterations; default:
+        the model's ``em_accelerate``, on for the learning-from-crowds models).
         ``svi``: ``guide`` ("normal" | "delta"), ``num_steps`` (3000), ``learning_rate``
         (0.01), ``num_particles``, ``num_draws`` (1000), ``init_from_map``, ``init_scale``.
         ``nuts``: ``num_warmup`` (500), ``num_samples`` (500), ``num_chains`` (4),
@@ -176,14 +178,20 @@ def _initial_params(model, cdata, annotations):
     return model.init_params(cdata, annotations)
 
 
-def _map_point(model, cdata, annotations, tol=1e-6, max_iter=None, init=None, param_tol=1e-5):
+def _map_point(model, cdata, annotations, tol=1e-6, max_iter=None, init=None, param_tol=1e-5,
+               accelerate=None):
     """Run the MAP kernel; return (params, history, n_iter, converged, kind)."""
     params0 = init if init is not None else _initial_params(model, cdata, annotations)
     params0 = {k: jnp.asarray(v) for k, v in params0.items()}
     if model.em_update is not None:
-        kind, max_iter = "em", int(max_iter or 500)
-        res = run_em(model, params0, cdata, jnp.float32(tol), max_iter, jnp.float32(param_tol))
+        squarem = model.em_accelerate if accelerate is None else bool(accelerate)
+        kind, max_iter = ("squarem" if squarem else "em"), int(max_iter or 500)
+        kernel = run_squarem if squarem else run_em
+        res = kernel(model, params0, cdata, jnp.float32(tol), max_iter, jnp.float32(param_tol))
     else:
+        if accelerate:
+            raise ValueError(f"accelerate=True speeds up closed-form EM, but {model.name} has no "
+                             f"EM update here: its MAP is L-BFGS")
         kind, max_iter = "lbfgs", int(max_iter or 2000)
         res = run_lbfgs(model, params0, cdata, jnp.float32(tol), max_iter)
     n_iter = int(res.n_iter)
@@ -213,7 +221,8 @@ def _fit_map(model, cdata, annotations, opts) -> Fit:
         return Fit(model, "map", annotations, cdata, params={}, task_probs=post,
                    diagnostics={"algorithm": "closed form"})
     params, history, n_iter, converged, kind = _map_point(
-        model, cdata, annotations, opts["tol"], opts["max_iter"], opts["init"], opts["param_tol"]
+        model, cdata, annotations, opts["tol"], opts["max_iter"], opts["init"], opts["param_tol"],
+        opts["accelerate"],
     )
     return Fit(
         model, "map", annotations, cdata, params=params, loss_history=history,

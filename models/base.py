@@ -76,6 +76,9 @@ class CrowdModel:
     #: (difficulty_fixed): no simulator matches it, so simulation-based calibration does not
     #: apply and NUTS / SVI give a pseudo-posterior
     proper_likelihood: ClassVar[bool] = True
+    #: whether the MAP's closed-form EM runs SQUAREM-accelerated by default (``fit`` option
+    #: ``accelerate``): worth it where plain EM crawls, as with a jointly learned classifier
+    em_accelerate: ClassVar[bool] = False
     #: ArviZ dims of each parameter site (the leading sample dims excluded)
     dims: ClassVar[dict[str, tuple[str, ...]]] = {}
 

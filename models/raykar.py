@@ -76,6 +76,7 @@ class FeatureModel(CrowdModel):
 
     binary_only = False
     needs_features = True
+    em_accelerate = True
     annotator_dims: dict[str, tuple[str, ...]] = {}
     multiclass_alternative = "raykar (multi-class)"
 

@@ -404,3 +404,30 @@ def test_pseudo_posterior_is_flagged(features):
     with warnings.catch_warnings():
         warnings.simplefilter("error", PseudoPosteriorWarning)
         crowdzoo.fit("difficulty_fixed", sim.annotations)
+
+
+@pytest.mark.parametrize("name", ["raykar", "dawid_skene"])
+def test_squarem_reaches_plain_em_fixed_point(features, name):
+    """SQUAREM-accelerated EM: monotone, the same fixed point as plain EM (log posterior to
+    1e-5 per answer, parameters to 2e-3), in fewer iterations."""
+    K = 3
+    sim = simulate(name, n_tasks=400, n_workers=6, n_classes=K, answers_per_task=3,
+                   features=features[:400] if name == "raykar" else None, seed=4)
+    plain = crowdzoo.fit(name, sim.annotations, accelerate=False, max_iter=20000, tol=1e-8)
+    fast = crowdzoo.fit(name, sim.annotations, accelerate=True, max_iter=20000, tol=1e-8)
+    assert plain.diagnostics["algorithm"] == "em" and fast.diagnostics["algorithm"] == "squarem"
+    assert fast.diagnostics["converged"] and plain.diagnostics["converged"]
+    n = sim.annotations.n_answers
+    assert abs(fast.diagnostics["log_posterior"] - plain.diagnostics["log_posterior"]) / n < 1e-5
+    for k, v in plain.params.items():
+        np.testing.assert_allclose(fast.params[k], v, atol=2e-3, err_msg=k)
+    hist = fast.loss_history
+    assert np.all(np.diff(hist) >= -8 * np.finfo(np.float32).eps * np.abs(hist).max())  # rounding
+    assert fast.diagnostics["n_iter"] < plain.diagnostics["n_iter"]
+
+
+def test_accelerate_needs_an_em_update(features):
+    sim = simulate("raykar", n_tasks=20, n_workers=3, n_classes=2, answers_per_task=2,
+                   features=features[:20], seed=0)
+    with pytest.raises(ValueError, match="accelerate=True speeds up closed-form EM"):
+        crowdzoo.fit(Raykar(MLP(hidden=2)), sim.annotations, accelerate=True)
