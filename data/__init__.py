@@ -1,4 +1,8 @@
-"""Data layer: the Annotations container, loaders, simulators and the bundled demo crowd."""
+"""Data layer: the Annotations container, loaders, simulators and the bundled demo crowd.
+
+``crowdzoo.data.learning_from_crowds`` (imported on demand) draws the crowds of Xu et al.'s
+mixture and digits experiments.
+"""
 
 from .annotations import Annotations, AnnotationsError
 from .loaders import list_datasets, load_dataset, load_split, read_csv
