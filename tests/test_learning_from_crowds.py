@@ -390,20 +390,33 @@ def test_fixed_difficulty_likelihood_is_not_normalized():
     assert DifficultyAdaptive.proper_likelihood and not DifficultyFixed.proper_likelihood
 
 
-def test_pseudo_posterior_is_flagged(features):
-    """SVI / NUTS on difficulty_fixed warn that the posterior is a pseudo-posterior; MAP does not."""
+def test_pseudo_posterior_is_flagged(features, monkeypatch):
+    """SVI / NUTS on difficulty_fixed warn that the posterior is a pseudo-posterior; MAP and
+    proper models do not. (The samplers are stubbed: the warning comes before them.)"""
     import warnings
 
     from crowdzoo.inference import PseudoPosteriorWarning
+    from crowdzoo.inference import runner
 
+    class Reached(Exception):
+        pass
+
+    def stub(*args, **kwargs):
+        raise Reached
+
+    monkeypatch.setattr(runner, "_fit_svi", stub)
+    monkeypatch.setattr(runner, "_fit_nuts", stub)
     sim = simulate("difficulty_fixed", n_tasks=30, n_workers=3, n_classes=2, answers_per_task=3,
                    features=features[:30], seed=2)
-    with pytest.warns(PseudoPosteriorWarning, match="pseudo-posterior"):
-        crowdzoo.fit("difficulty_fixed", sim.annotations, method="svi", num_steps=20,
-                     num_draws=10)
+    for method in ("svi", "nuts"):
+        with pytest.warns(PseudoPosteriorWarning, match="pseudo-posterior"), \
+                pytest.raises(Reached):
+            crowdzoo.fit("difficulty_fixed", sim.annotations, method=method)
     with warnings.catch_warnings():
         warnings.simplefilter("error", PseudoPosteriorWarning)
         crowdzoo.fit("difficulty_fixed", sim.annotations)
+        with pytest.raises(Reached):
+            crowdzoo.fit("difficulty_adaptive", sim.annotations, method="nuts")
 
 
 @pytest.mark.parametrize("name", ["raykar", "dawid_skene"])
