@@ -35,6 +35,31 @@ SENSITIVITY = np.array([0.8, 0.6, 0.6, 0.7, 0.6])
 SPECIFICITY = np.array([0.6, 0.7, 0.6, 0.7, 0.7])
 
 
+def _rows(mask, noun: str = "row") -> str:
+    from .annotations import _listing
+
+    return _listing(np.flatnonzero(mask), noun)
+
+
+def _check_classes(z) -> np.ndarray:
+    z = np.asarray(z)
+    if z.ndim != 1:
+        raise ValueError(f"z must be a 1-D array of classes, got shape {z.shape}")
+    bad = ~np.isin(z, (0, 1))
+    if bad.any():
+        raise ValueError(f"z must hold the classes 0 and 1; not so in {_rows(bad)}")
+    return z.astype(int)
+
+
+def _check_probabilities(name, v, low_open=False, high_open=False, noun="row") -> np.ndarray:
+    v = np.asarray(v, float)
+    bad = ~np.isfinite(v) | (v <= 0 if low_open else v < 0) | (v >= 1 if high_open else v > 1)
+    if bad.any():
+        interval = f"{'(' if low_open else '['}0, 1{')' if high_open else ']'}"
+        raise ValueError(f"{name} must lie in {interval}; not so in {_rows(bad.ravel(), noun)}")
+    return v
+
+
 def _sigmoid(v):
     return 1.0 / (1.0 + np.exp(-v))
 
@@ -72,19 +97,28 @@ def difficulty_crowd(p, z, rng: np.random.Generator, sensitivity=SENSITIVITY,
     sensitivity, specificity : (J,) arrays
         Each expert's reliability on the easiest items; ``lambda = 4 logit(.)``.
     """
-    p, z = np.asarray(p, float), np.asarray(z)
+    p, z = _check_probabilities("p", p), _check_classes(z)
     if p.shape != z.shape:
         raise ValueError(f"p has shape {p.shape} but z has shape {z.shape}")
+    sens = _check_probabilities("sensitivity", np.atleast_1d(sensitivity), True, True,
+                                "expert")
+    spec = _check_probabilities("specificity", np.atleast_1d(specificity), True, True,
+                                "expert")
+    if sens.shape != spec.shape or sens.ndim != 1:
+        raise ValueError(f"sensitivity {sens.shape} and specificity {spec.shape} must be 1-D "
+                         f"arrays of the same length (one entry per expert)")
     d = ((p - 0.5) ** 2)[:, None]
-    alpha = _sigmoid(4 * _logit(np.asarray(sensitivity, float))[None] * d)
-    beta = _sigmoid(4 * _logit(np.asarray(specificity, float))[None] * d)
+    alpha = _sigmoid(4 * _logit(sens)[None] * d)
+    beta = _sigmoid(4 * _logit(spec)[None] * d)
     u = rng.random(alpha.shape)
     return np.where(z[:, None] == 1, u < alpha, u >= beta).astype(int)
 
 
 def nonstructural_error_rates(n_experts: int, rng: np.random.Generator) -> np.ndarray:
     """``1 / (3 + k_j)`` with ``k_j`` uniform on {0, ..., 5}: error rates from 1/3 to 1/8."""
-    return 1.0 / (3.0 + rng.integers(0, 6, n_experts))
+    if int(n_experts) != n_experts or n_experts < 1:
+        raise ValueError(f"n_experts must be a positive integer, got {n_experts!r}")
+    return 1.0 / (3.0 + rng.integers(0, 6, int(n_experts)))
 
 
 def flip_crowd(z, error_rates, rng: np.random.Generator) -> np.ndarray:
@@ -92,8 +126,8 @@ def flip_crowd(z, error_rates, rng: np.random.Generator) -> np.ndarray:
 
     The errors do not depend on the item ("non-structural" noise).
     """
-    z = np.asarray(z)
-    err = np.asarray(error_rates, float)
+    z = _check_classes(z)
+    err = _check_probabilities("error_rates", np.atleast_1d(error_rates), noun="expert")
     flip = rng.random((len(z), len(err))) < err[None]
     return np.where(flip, 1 - z[:, None], z[:, None]).astype(int)
 
@@ -152,7 +186,8 @@ def digits_task(seed: int = 0, n_train: int = 1200) -> DigitsTask:
     digits = load_digits()
     x = digits.data / 16.0
     z = (digits.target >= 5).astype(int)
-    if not 10 <= n_train <= len(x) - 10:
+    if isinstance(n_train, bool) or not isinstance(n_train, (int, np.integer)) or not (
+            10 <= n_train <= len(x) - 10):
         raise ValueError(f"n_train must be between 10 and {len(x) - 10}, got {n_train}")
     x_tr, x_te, z_tr, z_te = train_test_split(x, z, train_size=n_train, stratify=z,
                                               random_state=seed)

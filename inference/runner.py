@@ -139,6 +139,9 @@ def fit(
             f"valid options: {', '.join(sorted(_OPTIONS[method]))}"
         )
     opts = {**_OPTIONS[method], **options}
+    if opts.get("accelerate") is not None and not isinstance(opts["accelerate"], bool):
+        raise TypeError(f"accelerate must be True, False or None (the model's default), got "
+                        f"{opts['accelerate']!r}")
     annotations = _as_annotations(data)
     cdata = crowd_data(annotations, use_gold=use_gold)
     model.check_data(cdata)
@@ -184,7 +187,7 @@ def _map_point(model, cdata, annotations, tol=1e-6, max_iter=None, init=None, pa
     params0 = init if init is not None else _initial_params(model, cdata, annotations)
     params0 = {k: jnp.asarray(v) for k, v in params0.items()}
     if model.em_update is not None:
-        squarem = model.em_accelerate if accelerate is None else bool(accelerate)
+        squarem = model.em_accelerate if accelerate is None else accelerate
         kind, max_iter = ("squarem" if squarem else "em"), int(max_iter or 500)
         kernel = run_squarem if squarem else run_em
         res = kernel(model, params0, cdata, jnp.float32(tol), max_iter, jnp.float32(param_tol))

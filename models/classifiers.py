@@ -108,15 +108,32 @@ class Classifier:
         """
         import numpy as np
 
-        train = jnp.asarray(train, jnp.float32)
-        resp = jnp.asarray(resp, jnp.float32)
-        if resp.ndim != 2 or resp.shape[0] != train.shape[0]:
-            raise ValueError(f"resp must be (n_items, n_classes) = ({train.shape[0]}, K), got "
-                             f"shape {tuple(resp.shape)}")
-        new = train if new is None else jnp.asarray(new, jnp.float32)
+        from ..data.annotations import _listing
+
+        def rows(mask):
+            return _listing(np.flatnonzero(mask), "row")
+
+        train, resp = np.asarray(train, float), np.asarray(resp, float)
+        new = train if new is None else np.asarray(new, float)
+        if train.ndim != 2 or len(train) == 0:
+            raise ValueError(f"train must be a non-empty (n_items, n_features) array, got shape "
+                             f"{train.shape}")
+        if resp.ndim != 2 or resp.shape[0] != train.shape[0] or resp.shape[1] < 2:
+            raise ValueError(f"resp must be (n_items, n_classes) = ({train.shape[0]}, K >= 2), "
+                             f"got shape {resp.shape}")
         if new.ndim != 2 or new.shape[1] != train.shape[1]:
-            raise ValueError(f"new items have shape {tuple(new.shape)}; expected "
+            raise ValueError(f"new items have shape {new.shape}; expected "
                              f"(n, {train.shape[1]}) like the training features")
+        for name, arr in (("train", train), ("new", new)):
+            bad = ~np.isfinite(arr).all(1)
+            if bad.any():
+                raise ValueError(f"{name} features have NaN/inf values in {rows(bad)}")
+        bad = ~np.isfinite(resp).all(1) | (resp < 0).any(1) | (np.abs(resp.sum(1) - 1) > 1e-4)
+        if bad.any():
+            raise ValueError(f"resp rows must be probabilities (non-negative, summing to 1); "
+                             f"not so in {rows(bad)}")
+        train, resp = jnp.asarray(train, jnp.float32), jnp.asarray(resp, jnp.float32)
+        new = jnp.asarray(new, jnp.float32)
         params = self.fit(self.prepare(train, train), resp, n_steps or self.train_steps)
         return np.asarray(jnp.exp(self.log_prob(params, self.prepare(train, new),
                                                 resp.shape[1])))

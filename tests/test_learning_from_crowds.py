@@ -337,6 +337,15 @@ def test_simulated_expert_crowds_have_the_stated_error_rates():
                                atol=4 * np.sqrt(0.25 / n))
     with pytest.raises(ValueError, match="shape"):
         difficulty_crowd(np.zeros(3), np.zeros(4, int), rng)
+    # bad input names the problem and the rows / experts
+    with pytest.raises(ValueError, match=r"p must lie in \[0, 1\]; not so in 1 row: 2"):
+        difficulty_crowd(np.array([0.1, 0.5, np.nan]), np.zeros(3, int), rng)
+    with pytest.raises(ValueError, match="z must hold the classes 0 and 1; not so in 1 row: 1"):
+        flip_crowd(np.array([0, 2, 1]), [0.1], rng)
+    with pytest.raises(ValueError, match=r"sensitivity must lie in \(0, 1\); not so in 1 expert"):
+        difficulty_crowd(np.full(3, 0.9), np.zeros(3, int), rng, [0.8, 1.0], [0.7, 0.7])
+    with pytest.raises(ValueError, match="error_rates must lie"):
+        flip_crowd(z[:5], [np.nan], rng)
 
 
 def test_digits_task_and_the_aggregate_then_learn_baseline():
@@ -363,6 +372,16 @@ def test_digits_task_and_the_aggregate_then_learn_baseline():
         Logistic().fit_predict(task.x_train, resp[:10])
     with pytest.raises(ValueError, match="expected"):
         Logistic().fit_predict(task.x_train, resp, task.x_test[:, :10])
+    nan_x = task.x_train.copy()
+    nan_x[7, 3] = np.nan
+    with pytest.raises(ValueError, match="train features have NaN/inf values in 1 row: 7"):
+        Logistic().fit_predict(nan_x, resp)
+    bad_resp = resp.copy()
+    bad_resp[4] = [0.7, 0.7]
+    with pytest.raises(ValueError, match="resp rows must be probabilities.*1 row: 4"):
+        Logistic().fit_predict(task.x_train, bad_resp)
+    with pytest.raises(ValueError, match="n_train"):
+        digits_task(n_train=600.5)
 
 
 def test_fixed_difficulty_likelihood_is_not_normalized():
@@ -444,3 +463,5 @@ def test_accelerate_needs_an_em_update(features):
                    features=features[:20], seed=0)
     with pytest.raises(ValueError, match="accelerate=True speeds up closed-form EM"):
         crowdzoo.fit(Raykar(MLP(hidden=2)), sim.annotations, accelerate=True)
+    with pytest.raises(TypeError, match="accelerate must be True, False or None"):
+        crowdzoo.fit("raykar", sim.annotations, accelerate="no")
