@@ -63,15 +63,49 @@ def log_posterior(model, params, data) -> jax.Array:
     return model.log_likelihood(params, data).log_lik + log_prior(model, params, data)
 
 
-@partial(jax.jit, static_argnames=("model", "max_iter"))
-def run_em(model, params0, data, tol, max_iter: int, param_tol=1e-5) -> MapResult:
-    """Closed-form EM until converged or ``max_iter`` iterations.
+def _max_change(a, b) -> jax.Array:
+    """Largest absolute difference between two parameter pytrees."""
+    return jnp.max(jnp.stack([jnp.max(jnp.abs(x - y)) for x, y in
+                              zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)]))
 
-    Converged means both ``|Δ log posterior| / N < tol`` and the largest change of any
-    parameter ``< param_tol``: in float32 the log posterior of many answers stops resolving
-    small changes long before a slowly converging EM reaches its fixed point.
-    """
+
+def _em_loop(model, params0, data, tol, max_iter: int, param_tol, squarem: bool) -> MapResult:
+    """The EM loop of :func:`run_em` / :func:`run_squarem` (``squarem`` static)."""
     n = jnp.maximum(data.n_answers, 1)
+
+    def evaluate(params):
+        m = model.log_likelihood(params, data)
+        return m.log_lik + log_prior(model, params, data), jax.nn.softmax(m.logits, axis=-1)
+
+    def em_step(params):
+        lp, resp = evaluate(params)
+        return lp, model.em_update(params, resp, data)
+
+    if squarem:
+        transforms = {k: biject_to(s) for k, s in param_supports(model, data).items()}
+
+        def to_u(params):
+            return {k: transforms[k].inv(v) if k in transforms else v for k, v in params.items()}
+
+        def to_params(u):
+            return {k: transforms[k](v) if k in transforms else v for k, v in u.items()}
+
+    def accelerate(p0, p1):
+        """SQUAREM: extrapolate along two EM steps; keep it only if not worse than 2 EM steps."""
+        _, p2 = em_step(p1)
+        u0, u1, u2 = to_u(p0), to_u(p1), to_u(p2)
+        r = jax.tree.map(lambda a, b: b - a, u0, u1)
+        v = jax.tree.map(lambda a, b, c: c - 2 * b + a, u0, u1, u2)
+        rn = jnp.sqrt(sum(jnp.sum(x ** 2) for x in jax.tree.leaves(r)))
+        vn = jnp.sqrt(sum(jnp.sum(x ** 2) for x in jax.tree.leaves(v)))
+        a = jnp.minimum(-rn / jnp.maximum(vn, 1e-30), -1.0)
+        ux = jax.tree.map(lambda x0, x1, x2: x0 - 2 * a * x1 + a ** 2 * x2, u0, r, v)
+        _, p3 = em_step(to_params(ux))
+        lp2, _ = evaluate(p2)
+        lp3, _ = evaluate(p3)
+        ok = jnp.isfinite(lp3) & (lp3 >= lp2) & jnp.all(jnp.stack(
+            [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(p3)]))
+        return jax.tree.map(lambda x3, x2: jnp.where(ok, x3, x2), p3, p2)
 
     def cond(state):
         _, it, _, _, done = state
@@ -79,14 +113,11 @@ def run_em(model, params0, data, tol, max_iter: int, param_tol=1e-5) -> MapResul
 
     def body(state):
         params, it, prev, hist, _ = state
-        m = model.log_likelihood(params, data)
-        lp = m.log_lik + log_prior(model, params, data)
+        lp, new = em_step(params)
         hist = hist.at[it].set(lp)
-        resp = jax.nn.softmax(m.logits, axis=-1)
-        new = model.em_update(params, resp, data)
-        step = jnp.max(jnp.stack([jnp.max(jnp.abs(a - b)) for a, b in
-                                  zip(jax.tree.leaves(new), jax.tree.leaves(params), strict=True)]))
-        done = (jnp.abs(lp - prev) / n < tol) & (step < param_tol)
+        done = (jnp.abs(lp - prev) / n < tol) & (_max_change(new, params) < param_tol)
+        if squarem:
+            new = accelerate(params, new)
         # keep the evaluated parameters once converged: history and params then agree
         params = jax.tree.map(lambda a, b: jnp.where(done, a, b), params, new)
         return params, it + 1, lp, hist, done
@@ -95,6 +126,32 @@ def run_em(model, params0, data, tol, max_iter: int, param_tol=1e-5) -> MapResul
     state = (params0, jnp.asarray(0), jnp.asarray(-jnp.inf), hist0, jnp.asarray(False))
     params, it, _, hist, done = jax.lax.while_loop(cond, body, state)
     return MapResult(params, hist, it, done)
+
+
+@partial(jax.jit, static_argnames=("model", "max_iter"))
+def run_em(model, params0, data, tol, max_iter: int, param_tol=1e-5) -> MapResult:
+    """Closed-form EM until converged or ``max_iter`` iterations.
+
+    Converged means both ``|Δ log posterior| / N < tol`` and the largest change of any
+    parameter ``< param_tol``: in float32 the log posterior of many answers stops resolving
+    small changes long before a slowly converging EM reaches its fixed point.
+    """
+    return _em_loop(model, params0, data, tol, max_iter, param_tol, squarem=False)
+
+
+@partial(jax.jit, static_argnames=("model", "max_iter"))
+def run_squarem(model, params0, data, tol, max_iter: int, param_tol=1e-5) -> MapResult:
+    """EM accelerated by SQUAREM (Varadhan & Roland 2008), monotone by construction.
+
+    Each iteration takes two EM steps ``theta1 = F(theta0)``, ``theta2 = F(theta1)``, extrapolates
+    along them in the unconstrained space (``u' = u0 - 2 a r + a^2 v`` with ``r = u1 - u0``,
+    ``v = u2 - 2 u1 + u0``, ``a = -|r| / |v|`` capped at -1), takes one more EM step from the
+    extrapolated point, and keeps it only if its log posterior is at least that of ``theta2``
+    (otherwise ``theta2``, a plain EM step). It stops by :func:`run_em`'s rule applied to the
+    first EM step of the iteration, so it ends at the same fixed point, in fewer iterations
+    when EM crawls (one iteration costs about four E-steps).
+    """
+    return _em_loop(model, params0, data, tol, max_iter, param_tol, squarem=True)
 
 
 def param_supports(model, data) -> dict:
@@ -148,69 +205,3 @@ def run_lbfgs(model, params0, data, tol, max_iter: int) -> MapResult:
     x, _, it, _, hist, done = jax.lax.while_loop(cond, body, state)
     return MapResult(constrain(x), hist, it, done)
 
-
-@partial(jax.jit, static_argnames=("model", "max_iter"))
-def run_squarem(model, params0, data, tol, max_iter: int, param_tol=1e-5) -> MapResult:
-    """EM accelerated by SQUAREM (Varadhan & Roland 2008), monotone by construction.
-
-    Each iteration takes two EM steps ``theta1 = F(theta0)``, ``theta2 = F(theta1)``, extrapolates
-    along them in the unconstrained space (``u' = u0 - 2 a r + a^2 v`` with ``r = u1 - u0``,
-    ``v = u2 - 2 u1 + u0``, ``a = -|r| / |v|`` capped at -1), takes one more EM step from the
-    extrapolated point, and keeps it only if its log posterior is at least that of ``theta2``
-    (otherwise ``theta2``, a plain EM step). It stops by :func:`run_em`'s rule applied to the
-    first EM step of the iteration, so it ends at the same fixed point, in fewer iterations
-    when EM crawls (one iteration costs about four E-steps).
-    """
-    supports = param_supports(model, data)
-    transforms = {k: biject_to(s) for k, s in supports.items()}
-    n = jnp.maximum(data.n_answers, 1)
-
-    def to_u(params):
-        return {k: transforms[k].inv(v) if k in transforms else v for k, v in params.items()}
-
-    def to_params(u):
-        return {k: transforms[k](v) if k in transforms else v for k, v in u.items()}
-
-    def evaluate(params):
-        m = model.log_likelihood(params, data)
-        return m.log_lik + log_prior(model, params, data), jax.nn.softmax(m.logits, axis=-1)
-
-    def em_step(params):
-        lp, resp = evaluate(params)
-        return lp, model.em_update(params, resp, data)
-
-    def max_change(a, b):
-        return jnp.max(jnp.stack([jnp.max(jnp.abs(x - y)) for x, y in
-                                  zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)]))
-
-    def cond(state):
-        _, it, _, _, done = state
-        return (it < max_iter) & ~done
-
-    def body(state):
-        params, it, prev, hist, _ = state
-        lp0, p1 = em_step(params)
-        hist = hist.at[it].set(lp0)
-        done = (jnp.abs(lp0 - prev) / n < tol) & (max_change(p1, params) < param_tol)
-        lp1, p2 = em_step(p1)
-        u0, u1, u2 = to_u(params), to_u(p1), to_u(p2)
-        r = jax.tree.map(lambda a, b: b - a, u0, u1)
-        v = jax.tree.map(lambda a, b, c: c - 2 * b + a, u0, u1, u2)
-        rn = jnp.sqrt(sum(jnp.sum(x ** 2) for x in jax.tree.leaves(r)))
-        vn = jnp.sqrt(sum(jnp.sum(x ** 2) for x in jax.tree.leaves(v)))
-        a = jnp.minimum(-rn / jnp.maximum(vn, 1e-30), -1.0)
-        ux = jax.tree.map(lambda x0, x1, x2: x0 - 2 * a * x1 + a ** 2 * x2, u0, r, v)
-        _, p3 = em_step(to_params(ux))
-        lp2, _ = evaluate(p2)
-        lp3, _ = evaluate(p3)
-        ok = jnp.isfinite(lp3) & (lp3 >= lp2) & jnp.all(jnp.stack(
-            [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(p3)]))
-        new = jax.tree.map(lambda x3, x2: jnp.where(ok, x3, x2), p3, p2)
-        # keep the evaluated parameters once converged: history and params then agree
-        params = jax.tree.map(lambda x, y: jnp.where(done, x, y), params, new)
-        return params, it + 1, lp0, hist, done
-
-    hist0 = jnp.full((max_iter,), jnp.nan)
-    state = (params0, jnp.asarray(0), jnp.asarray(-jnp.inf), hist0, jnp.asarray(False))
-    params, it, _, hist, done = jax.lax.while_loop(cond, body, state)
-    return MapResult(params, hist, it, done)
