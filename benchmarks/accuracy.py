@@ -284,6 +284,15 @@ def to_markdown(df: pd.DataFrame, index_name: str) -> str:
     return "\n".join(lines)
 
 
+def write_report(text: str, output) -> None:
+    """Print the report; write it to ``output`` too unless that is None (a partial run)."""
+    print(text)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        print(f"written to {output}", file=sys.stderr)
+
+
 def environment() -> str:
     import jax
     import numpyro
@@ -336,12 +345,7 @@ def main(argv=None) -> int:
         "## Notes",
         "\n".join(f"* {n}" for n in NOTES),
     ]) + "\n"
-    print(text)
-    output = args.output or (RESULTS if not (args.models or args.datasets) else None)
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
-        print(f"written to {output}", file=sys.stderr)
+    write_report(text, args.output or (RESULTS if not (args.models or args.datasets) else None))
     return 0
 
 

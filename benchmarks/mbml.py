@@ -97,12 +97,8 @@ def main(argv=None) -> int:
         "## Notes",
         "\n".join(f"* {n}" for n in NOTES),
     ]) + "\n"
-    print(text)
-    output = args.output or (RESULTS if not (args.models or args.datasets) else None)
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
-        print(f"written to {output}", file=sys.stderr)
+    acc_bench.write_report(
+        text, args.output or (RESULTS if not (args.models or args.datasets) else None))
     return 0
 
 
