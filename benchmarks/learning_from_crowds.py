@@ -38,18 +38,25 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-import crowdzoo
 from crowdzoo.data import Annotations
-from crowdzoo.data.learning_from_crowds import (SENSITIVITY as SENS, SPECIFICITY as SPEC,
-                                                 difficulty_crowd, digits_task, flip_crowd,
-                                                 gaussian_mixture, mixture_boundary_probability,
-                                                 nonstructural_error_rates, to_annotations)
+from crowdzoo.data.learning_from_crowds import SENSITIVITY as SENS
+from crowdzoo.data.learning_from_crowds import SPECIFICITY as SPEC
+from crowdzoo.data.learning_from_crowds import (
+    difficulty_crowd,
+    digits_task,
+    flip_crowd,
+    gaussian_mixture,
+    mixture_boundary_probability,
+    nonstructural_error_rates,
+    to_annotations,
+)
 from crowdzoo.models import crowd_data
 from crowdzoo.models.base import soft_majority_vote
 from crowdzoo.models.classifiers import MLP, Logistic
 from crowdzoo.models.difficulty import DifficultyAdaptive, DifficultyFixed
 from crowdzoo.models.raykar import Raykar
+
+import crowdzoo
 
 RESULTS = Path(__file__).resolve().parent / "results" / "learning_from_crowds.md"
 PAPER_TABLE1 = {"majority vote": 93.6, "original EM (raykar)": 94.0,
@@ -180,7 +187,7 @@ def summarize_digits(df):
     """Mean +- sd over seeds per crowd and method, next to Xu et al.'s Tables 2-3."""
     pct = lambda v: f"{100 * v.mean():.1f} +- {100 * v.std(ddof=1):.1f}"  # noqa: E731
     tables = []
-    for i, (crowd, sub) in enumerate(df.groupby("crowd", sort=False)):
+    for crowd, sub in df.groupby("crowd", sort=False):
         g = sub.groupby("method", sort=False)
         paper = [f"{PAPER_IMAGES[m][0 if crowd == 'structural' else 1]:.1f}"
                  if m in PAPER_IMAGES else "-" for m in g.groups]
@@ -203,10 +210,9 @@ def summarize_digits(df):
 
 # --- real crowds -------------------------------------------------------------------------
 def text_features(name, ann, dim=100):
+    from crowdzoo.data.loaders import _dataset_dir
     from sklearn.decomposition import TruncatedSVD
     from sklearn.feature_extraction.text import TfidfVectorizer
-
-    from crowdzoo.data.loaders import _dataset_dir
 
     texts = pd.read_csv(_dataset_dir(name, None) / "texts.csv", dtype=str).set_index("task")
     texts = texts.reindex(pd.Index(ann.task_ids).astype(str))["text"].fillna("")

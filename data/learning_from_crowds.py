@@ -1,4 +1,4 @@
-"""Crowds for the learning-from-crowds experiments of Xu et al. (Data Difficulty Specified Crowdsourcing).
+"""Crowds for the experiments of Xu et al., Data Difficulty Specified Crowdsourcing.
 
 Shared by ``benchmarks/learning_from_crowds.py`` and ``notebooks/learning_from_crowds.ipynb``,
 so the benchmark's tables and the notebook's small runs draw their crowds the same way.

@@ -28,7 +28,8 @@ from jax.flatten_util import ravel_pytree
 from numpyro.distributions.transforms import biject_to
 from numpyro.infer.util import log_density
 
-__all__ = ["MapResult", "run_em", "run_lbfgs", "run_squarem", "log_prior", "log_posterior", "param_supports"]
+__all__ = ["MapResult", "run_em", "run_lbfgs", "run_squarem", "log_prior", "log_posterior",
+           "param_supports"]
 
 
 class MapResult(NamedTuple):

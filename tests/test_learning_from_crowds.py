@@ -18,10 +18,6 @@ import numpyro
 import numpyro.distributions as dist
 import pandas as pd
 import pytest
-from numpyro.contrib.funsor import config_enumerate, enum
-from numpyro.contrib.funsor import log_density as funsor_log_density
-
-import crowdzoo
 from crowdzoo.data import Annotations
 from crowdzoo.data.simulate import simulate
 from crowdzoo.models import crowd_data, get_model
@@ -29,6 +25,10 @@ from crowdzoo.models.classifiers import MLP, Logistic
 from crowdzoo.models.difficulty import DifficultyAdaptive, DifficultyFixed
 from crowdzoo.models.raykar import Raykar
 from crowdzoo.models.yan import Yan
+from numpyro.contrib.funsor import config_enumerate, enum
+from numpyro.contrib.funsor import log_density as funsor_log_density
+
+import crowdzoo
 
 RAW = Logistic(standardize=False)
 T, W, D = 8, 3, 2
@@ -314,8 +314,11 @@ def test_clear_errors():
 def test_simulated_expert_crowds_have_the_stated_error_rates():
     """Difficulty crowd: best-case reliabilities on easy items, chance at p = 1/2; flip crowd:
     the stated error rates (binomial 4-sigma tolerances)."""
-    from crowdzoo.data.learning_from_crowds import (difficulty_crowd, flip_crowd,
-                                                     nonstructural_error_rates)
+    from crowdzoo.data.learning_from_crowds import (
+        difficulty_crowd,
+        flip_crowd,
+        nonstructural_error_rates,
+    )
 
     rng = np.random.default_rng(0)
     n = 40_000
@@ -414,8 +417,7 @@ def test_pseudo_posterior_is_flagged(features, monkeypatch):
     proper models do not. (The samplers are stubbed: the warning comes before them.)"""
     import warnings
 
-    from crowdzoo.inference import PseudoPosteriorWarning
-    from crowdzoo.inference import runner
+    from crowdzoo.inference import PseudoPosteriorWarning, runner
 
     class Reached(Exception):
         pass
