@@ -130,8 +130,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_data_args(p, "gold labels (columns task, label), to report their coverage")
 
-    from .inference.compare import add_compare_arguments
-
     p = sub.add_parser(
         "compare",
         help="fit several models and compare them (PSIS-LOO, accuracy and calibration on gold)",
@@ -139,8 +137,29 @@ def build_parser() -> argparse.ArgumentParser:
         "over tasks, Pareto k, and accuracy, log loss and calibration error on gold (when "
         "given); write compare.csv and the plots to --out.",
     )
-    add_compare_arguments(p)
+    _add_compare_args(p)
     return parser
+
+
+def _add_compare_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("answers", metavar="ANSWERS.csv",
+                   help="long CSV, one row per answer (columns task, worker, label)")
+    p.add_argument("--models", default="dawid_skene,one_coin",
+                   help="comma-separated registry names (default: dawid_skene,one_coin)")
+    p.add_argument("--gold", metavar="GOLD.csv",
+                   help="gold labels (columns task, label): accuracy, log loss and ECE")
+    p.add_argument("--features", metavar="FEATURES.csv",
+                   help="task features, for the learning-from-crowds models")
+    p.add_argument("--method", default="nuts", choices=("nuts", "svi", "map"),
+                   help="inference method (default: nuts; LOO needs draws)")
+    p.add_argument("--num-warmup", type=int, default=300)
+    p.add_argument("--num-samples", type=int, default=300)
+    p.add_argument("--num-chains", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", metavar="DIR", help="write compare.csv and the plots here")
+    p.add_argument("--task-col", default="task")
+    p.add_argument("--worker-col", default="worker")
+    p.add_argument("--label-col", default="label")
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -427,15 +446,54 @@ def cmd_fit(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    """``crowdzoo compare``: see :func:`crowdzoo.inference.compare.run_compare_command`."""
-    from .inference.compare import run_compare_command
+    """``crowdzoo compare``: fit several models; print LOO and gold scores; write files."""
+    import numpy as np
+
+    from .data import read_csv
+    from .inference.compare import PARETO_K_BAD, compare_models
 
     for what, path in (("answers", args.answers), ("gold", args.gold),
                        ("features", args.features)):
         if path is not None and not Path(path).is_file():
             raise CliError(f"{what} file {path!r} not found")
-    return run_compare_command(args)
+    data = read_csv(args.answers, gold=args.gold, features=args.features, task=args.task_col,
+                    worker=args.worker_col, label=args.label_col)
+    names = [m.strip() for m in args.models.split(",") if m.strip()]
+    if not names:
+        raise CliError("--models is empty")
+    options = {}
+    if args.method == "nuts":
+        options = {"num_warmup": args.num_warmup, "num_samples": args.num_samples,
+                   "num_chains": args.num_chains}
+    start = time.perf_counter()
+    result = compare_models(data, names, method=args.method, seed=args.seed, **options)
+    print(f"{data.n_tasks} tasks, {data.n_workers} workers, {data.n_answers} answers, "
+          f"{data.n_classes} classes; method={args.method}"
+          + (f" ({args.num_chains} chains x {args.num_samples} draws)" if args.method == "nuts"
+             else ""))
+    print(result.to_string())
+    if result.loo:
+        bad = int(np.nansum(result.table["k_bad"]))
+        print(f"Pareto k > {PARETO_K_BAD}: {bad} task(s) in total "
+              f"(their LOO terms are unreliable)" if bad else
+              f"All Pareto k <= {PARETO_K_BAD}: the LOO estimates are reliable.")
+    print(f"total time {time.perf_counter() - start:.1f} s")
+    if args.out:
+        from .inference.criticism_plots import plot_calibration, plot_compare, plot_pareto_k
 
+        out = _outdir(args.out)
+        result.table.to_csv(out / "compare.csv")
+        if result.loo:
+            plot_compare(result.table).savefig(out / "compare_elpd.png", dpi=100)
+            plot_pareto_k(result.loo).savefig(out / "pareto_k.png", dpi=100)
+        if data.has_gold:
+            plot_calibration(result.fits).savefig(out / "calibration.png", dpi=100)
+        print(f"wrote {out}")
+    return 0
+
+
+#: commands that run JAX: :func:`crowdzoo.setup` is called before them
+JAX_COMMANDS = ("demo", "fit", "compare")
 
 COMMANDS = {"demo": cmd_demo, "fit": cmd_fit, "models": cmd_models, "summary": cmd_summary,
             "compare": cmd_compare}
@@ -463,6 +521,10 @@ def main(argv: list[str] | None = None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
+    if args.command in JAX_COMMANDS:
+        from . import setup
+
+        setup()  # parallel NUTS chains and the on-disk compilation cache
     debug = os.environ.get("CROWDZOO_DEBUG") == "1"
     start = time.perf_counter()
     try:

@@ -1,6 +1,6 @@
 """One runner for every model of the zoo: ``fit(model, data, method) -> Fit``."""
 
-from .fit import INTERVAL, Fit
+from .result import INTERVAL, Fit
 from .map import MapResult, log_posterior, log_prior, run_em, run_lbfgs, run_squarem
 from .runner import METHODS, ConvergenceWarning, PseudoPosteriorWarning, fit
 

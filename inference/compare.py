@@ -7,7 +7,7 @@
 * :func:`expected_calibration_error`, :func:`log_loss` — how honest the task posteriors are,
   scored on gold (top-label ECE with equal-width confidence bins, Guo et al. 2017).
 * :func:`compare_models` — fit several models to the same answers and tabulate LOO, accuracy,
-  log loss, ECE and time; :func:`main_compare` is the ``crowdzoo compare`` command.
+  log loss, ECE and time (the ``crowdzoo compare`` command, in :mod:`crowdzoo.cli`, prints it).
 
 References
 ----------
@@ -35,10 +35,10 @@ __all__ = [
     "calibration_curve",
     "compare_models",
     "expected_calibration_error",
+    "gold_codes",
     "gold_scores",
     "log_loss",
     "loo",
-    "main_compare",
     "pareto_k_summary",
 ]
 
@@ -109,8 +109,11 @@ def log_loss(probs, gold, eps: float = 1e-12) -> float:
     return float(-np.log(np.maximum(p[np.arange(len(g)), g], eps)).mean())
 
 
-def _gold_codes(fit, gold=None) -> np.ndarray:
-    """Gold as class codes aligned with the fit's tasks (-1 where none)."""
+def gold_codes(fit, gold=None) -> np.ndarray:
+    """Gold as class codes aligned with the fit's tasks (-1 where none).
+
+    ``gold`` defaults to the data's own gold labels, which must not have been used to fit.
+    """
     a = fit.annotations
     if gold is None:
         if not a.has_gold:
@@ -144,7 +147,7 @@ def gold_scores(fit, gold=None, n_bins: int = 10) -> dict:
     n_bins : int
         Bins of the ECE.
     """
-    g = _gold_codes(fit, gold)
+    g = gold_codes(fit, gold)
     probs = fit.task_posterior().to_numpy()
     p, gg = _probs_gold(probs, g)
     top = np.isclose(p, p.max(1, keepdims=True), rtol=0, atol=1e-9)
@@ -304,80 +307,3 @@ def compare_models(
             table.loc[name, "weight"] = float(cmp.loc[name, "weight"])
     table = table.sort_values("elpd_loo", ascending=False, na_position="last")
     return CompareResult(table, fits, loos)
-
-
-# --- the command -----------------------------------------------------------------------
-def add_compare_arguments(parser) -> None:
-    """Arguments of ``crowdzoo compare`` (shared by :func:`main_compare` and the CLI)."""
-    parser.add_argument("answers", metavar="ANSWERS.csv",
-                        help="long CSV, one row per answer (columns task, worker, label)")
-    parser.add_argument("--models", default="dawid_skene,one_coin",
-                        help="comma-separated registry names (default: dawid_skene,one_coin)")
-    parser.add_argument("--gold", metavar="GOLD.csv",
-                        help="gold labels (columns task, label): accuracy, log loss and ECE")
-    parser.add_argument("--features", metavar="FEATURES.csv",
-                        help="task features, for the learning-from-crowds models")
-    parser.add_argument("--method", default="nuts", choices=("nuts", "svi", "map"),
-                        help="inference method (default: nuts; LOO needs draws)")
-    parser.add_argument("--num-warmup", type=int, default=300)
-    parser.add_argument("--num-samples", type=int, default=300)
-    parser.add_argument("--num-chains", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", metavar="DIR", help="write compare.csv and the plots here")
-    parser.add_argument("--task-col", default="task")
-    parser.add_argument("--worker-col", default="worker")
-    parser.add_argument("--label-col", default="label")
-
-
-def run_compare_command(args) -> int:
-    """Run ``crowdzoo compare`` from parsed arguments; print the table; write files."""
-    from pathlib import Path
-
-    from ..data import read_csv
-
-    data = read_csv(args.answers, gold=args.gold, features=args.features, task=args.task_col,
-                    worker=args.worker_col, label=args.label_col)
-    names = [m.strip() for m in args.models.split(",") if m.strip()]
-    if not names:
-        raise ValueError("--models is empty")
-    options = {}
-    if args.method == "nuts":
-        options = {"num_warmup": args.num_warmup, "num_samples": args.num_samples,
-                   "num_chains": args.num_chains}
-    start = time.perf_counter()
-    result = compare_models(data, names, method=args.method, seed=args.seed, **options)
-    print(f"{data.n_tasks} tasks, {data.n_workers} workers, {data.n_answers} answers, "
-          f"{data.n_classes} classes; method={args.method}"
-          + (f" ({args.num_chains} chains x {args.num_samples} draws)" if args.method == "nuts"
-             else ""))
-    print(result.to_string())
-    if result.loo:
-        bad = int(np.nansum(result.table["k_bad"]))
-        print(f"Pareto k > {PARETO_K_BAD}: {bad} task(s) in total "
-              f"(their LOO terms are unreliable)" if bad else
-              f"All Pareto k <= {PARETO_K_BAD}: the LOO estimates are reliable.")
-    print(f"total time {time.perf_counter() - start:.1f} s")
-    if args.out:
-        from .criticism_plots import plot_calibration, plot_compare, plot_pareto_k
-
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        result.table.to_csv(out / "compare.csv")
-        if result.loo:
-            plot_compare(result.table).savefig(out / "compare_elpd.png", dpi=100)
-            plot_pareto_k(result.loo).savefig(out / "pareto_k.png", dpi=100)
-        if data.has_gold:
-            plot_calibration(result.fits).savefig(out / "calibration.png", dpi=100)
-        print(f"wrote {out}")
-    return 0
-
-
-def main_compare(argv=None) -> int:
-    """``crowdzoo compare ANSWERS.csv --models a,b [--gold GOLD.csv] --out DIR``."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="crowdzoo compare", description=(
-        "Fit several models to the same answers and compare them: PSIS-LOO over tasks "
-        "(elpd +- se, Pareto k), and accuracy, log loss and calibration error on gold."))
-    add_compare_arguments(parser)
-    return run_compare_command(parser.parse_args(argv))

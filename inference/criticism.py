@@ -34,7 +34,6 @@ from .compare import (
     gold_scores,
     log_loss,
     loo,
-    main_compare,
     pareto_k_summary,
 )
 from .ppc import PPCResult, answer_statistics, posterior_predictive, ppc, ppp_value
@@ -63,7 +62,6 @@ __all__ = [
     "gold_scores",
     "log_loss",
     "loo",
-    "main_compare",
     "needs_features",
     "pareto_k_summary",
     "posterior_predictive",

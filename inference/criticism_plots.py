@@ -47,11 +47,11 @@ def plot_sbc_ranks(result, quantities=None, n_bins: int | None = None, interval:
     """
     from scipy import stats
 
-    from .sbc import _bin_probabilities
+    from .sbc import bin_probabilities
 
     names = list(result.ranks) if quantities is None else list(quantities)
     n_bins = n_bins or result.n_bins
-    bins, probs = _bin_probabilities(result.n_draws, n_bins)
+    bins, probs = bin_probabilities(result.n_draws, n_bins)
     n = len(next(iter(result.ranks.values())))
     fig, axes = _figure(len(names))
     lo = stats.binom.ppf((1 - interval) / 2, n, probs)
@@ -212,7 +212,7 @@ def plot_calibration(fits, gold=None, n_bins: int = 10, ax=None):
     """
     from matplotlib.figure import Figure
 
-    from .compare import _gold_codes, calibration_curve, expected_calibration_error
+    from .compare import gold_codes, calibration_curve, expected_calibration_error
 
     if not isinstance(fits, dict):
         fits = {fits.model.name: fits}
@@ -222,7 +222,7 @@ def plot_calibration(fits, gold=None, n_bins: int = 10, ax=None):
         ax = fig.subplots()
     ax.plot([0, 1], [0, 1], color="0.5", ls=":")
     for i, (name, f) in enumerate(fits.items()):
-        g = _gold_codes(f, gold)
+        g = gold_codes(f, gold)
         p = f.task_posterior().to_numpy()
         curve = calibration_curve(p, g, n_bins)
         ece = expected_calibration_error(p, g, n_bins)

@@ -13,7 +13,7 @@ iteration:
   in the unconstrained space, *without* the Jacobian of the transform, so both kernels find
   the same (constrained-space) mode.
 
-No pandas inside; the runner (:mod:`crowdzoo.inference.fit`) is the facade.
+No pandas inside; the runner (:mod:`crowdzoo.inference.runner`) is the facade.
 """
 
 from __future__ import annotations

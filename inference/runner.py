@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..models import CrowdModel, crowd_data, get_model
-from .fit import Fit
+from .result import Fit
 from .map import run_em, run_lbfgs, run_squarem
 
 __all__ = ["fit", "ConvergenceWarning", "PseudoPosteriorWarning", "METHODS"]

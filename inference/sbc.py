@@ -52,6 +52,7 @@ import pandas as pd
 
 __all__ = [
     "SBCResult",
+    "bin_probabilities",
     "chi2_uniformity",
     "ecdf_band",
     "needs_features",
@@ -111,7 +112,7 @@ def rank_statistics(true, draws) -> np.ndarray:
     return (draws < true[:, None]).sum(axis=1)
 
 
-def _bin_probabilities(n_draws: int, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+def bin_probabilities(n_draws: int, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
     """Bin of every rank ``0..L`` and the exact probability of each bin under uniformity."""
     values = np.arange(n_draws + 1)
     bins = (values * n_bins) // (n_draws + 1)
@@ -140,7 +141,7 @@ def chi2_uniformity(ranks, n_draws: int, n_bins: int = 5) -> tuple[float, int, f
     ranks = np.asarray(ranks).astype(int)
     if ranks.min() < 0 or ranks.max() > n_draws:
         raise ValueError(f"ranks must lie in 0..{n_draws}")
-    bins, probs = _bin_probabilities(n_draws, n_bins)
+    bins, probs = bin_probabilities(n_draws, n_bins)
     observed = np.bincount(bins[ranks], minlength=n_bins)
     expected = probs * ranks.size
     stat = float(((observed - expected) ** 2 / expected).sum())

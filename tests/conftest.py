@@ -8,6 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import crowdzoo
+
+# what the CLI and the notebooks do: parallel NUTS chains, compiled kernels kept on disk
+crowdzoo.setup()
+
 #: ../shared/data beside the repository (CI lays it there); override with CROWDZOO_DATA_DIR
 SHARED_DATA = Path(
     os.environ.get("CROWDZOO_DATA_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "data")

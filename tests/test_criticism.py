@@ -241,7 +241,7 @@ def test_plots_return_figures():
 
 
 # --- the command -----------------------------------------------------------------------
-def test_main_compare_writes_table(tmp_path, capsys):
+def test_compare_command_writes_table(tmp_path, capsys):
     sim = crowdzoo.data.simulate("one_coin", 60, 8, 2, 3, seed=1)
     answers = tmp_path / "answers.csv"
     gold = tmp_path / "gold.csv"
