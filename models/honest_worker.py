@@ -13,7 +13,7 @@ as a NumPyro program (plates: ``true_class`` K, ``worker`` W, ``task`` T, ``answ
 The book's five assumptions (paraphrased), and where each is encoded in this module:
 
 A1. Each task has a single true label, drawn from label frequencies ``probLabel`` shared by
-    all tasks — :meth:`HonestWorker.sample_params` (``prob_label``) and the per-task prior
+    all tasks — :meth:`HonestWorker.sample_params` (``pi``) and the per-task prior
     ``log_prior`` returned by :meth:`HonestWorker.log_terms`.
 A2. Each worker has one *ability*: the probability that any given answer of theirs is
     correct, the same for every task and every true label — the ``ability`` site in plate
@@ -136,7 +136,7 @@ class HonestWorker(CrowdModel):
         "Winn, Bishop, Diethe, Guiver & Zaykov, Model-Based Machine Learning, ch. 7 "
         "'Harnessing the Crowd' (CRC Press 2023), https://mbmlbook.com"
     )
-    dims = {"prob_label": ("true_class",), "ability": ("worker",)}
+    dims = {"pi": ("true_class",), "ability": ("worker",)}
 
     def __init__(self, ability_prior=(2.0, 1.0), class_prior=1.0, eps: float = 1e-6):
         a, b = (float(v) for v in ability_prior)
@@ -152,17 +152,17 @@ class HonestWorker(CrowdModel):
     # --- the model ------------------------------------------------------------------------
     def sample_params(self, data: CrowdData) -> Params:
         """``probLabel ~ Dirichlet`` (A1); ``ability_w ~ Beta(2, 1)`` in plate worker (A2)."""
-        prob_label = numpyro.sample("prob_label", dist.Dirichlet(self._class_conc(data)))
+        pi = numpyro.sample("pi", dist.Dirichlet(self._class_conc(data)))
         with numpyro.plate("worker", data.n_workers):
             ability = numpyro.sample("ability", dist.Beta(*self.ability_prior))
-        return {"prob_label": prob_label, "ability": ability}
+        return {"pi": pi, "ability": ability}
 
     def _ability(self, params: Params, data: CrowdData) -> jax.Array:
         return jnp.clip(params["ability"], self.eps, 1.0 - self.eps)[data.worker]
 
     def log_terms(self, params: Params, data: CrowdData, labels):
         """``log probLabel`` (A1) and the gate with ``isCorrect`` summed out (A3, A4)."""
-        log_prior = jnp.log(params["prob_label"])
+        log_prior = jnp.log(params["pi"])
         return log_prior, honest_emission(self._ability(params, data), data.n_classes, labels)
 
     def generate(self, params: Params, data: CrowdData):
@@ -175,7 +175,7 @@ class HonestWorker(CrowdModel):
             (plate ``answer``) is in the trace.
         """
         K = data.n_classes
-        log_prior = jnp.broadcast_to(jnp.log(params["prob_label"]), (data.n_tasks, K))
+        log_prior = jnp.broadcast_to(jnp.log(params["pi"]), (data.n_tasks, K))
         with numpyro.plate("task", data.n_tasks):
             z = numpyro.sample("z", dist.Categorical(logits=clamp_gold(log_prior, data.gold)))
         with numpyro.plate("answer", data.n_answers):
@@ -207,19 +207,19 @@ class HonestWorker(CrowdModel):
         K = data.n_classes
         agree = resp[data.task, data.label]  # p(z_t = y_n | answers)
         if params is None:
-            p_correct = agree
+            is_correct = agree
         else:
             a = self._ability(params, data)
-            p_correct = agree * a / (a + (1.0 - a) / K)  # E[isCorrect_n]
-        correct = jnp.zeros(data.n_workers, resp.dtype).at[data.worker].add(p_correct)
+            is_correct = agree * a / (a + (1.0 - a) / K)  # E[isCorrect_n]
+        correct = jnp.zeros(data.n_workers, resp.dtype).at[data.worker].add(is_correct)
         total = jnp.zeros(data.n_workers, resp.dtype).at[data.worker].add(1.0)
         ability = (correct + a0 - 1.0) / jnp.maximum(total + a0 + b0 - 2.0, self.eps)
         ability = jnp.clip(ability, self.eps, 1.0 - self.eps)
-        prob_label = dirichlet_map(resp.sum(0), self._class_conc(data), self.eps)
-        return {"prob_label": prob_label, "ability": ability}
+        pi = dirichlet_map(resp.sum(0), self._class_conc(data), self.eps)
+        return {"pi": pi, "ability": ability}
 
     # --- derived quantities -----------------------------------------------------------------
     def worker_stats(self, params: Params, data: CrowdData):
-        """``p_correct = ability + (1 - ability) / K``: the chance an answer is right."""
+        """``accuracy = ability + (1 - ability) / K``: the chance an answer is right."""
         a = params["ability"]
-        return {"p_correct": a + (1.0 - a) / data.n_classes}
+        return {"accuracy": a + (1.0 - a) / data.n_classes}

@@ -50,3 +50,73 @@ def demo_truth():
     from crowdzoo.data import load_demo_truth
 
     return load_demo_truth()
+
+
+# --- exactness helpers (tests/test_exactness.py's table; any test may use them) --------------
+def dense_crowd(n_classes: int, seed: int = 0, n_tasks: int = 7, n_workers: int = 4,
+                features: bool = False, gold_tasks=()):
+    """A small dense crowd (every worker answers every task) where every class appears.
+
+    Returns ``(annotations, labels (T, W), x (T, 2) or None)``; with ``gold_tasks`` the
+    first worker's answer to those tasks is attached as gold.
+    """
+    import pandas as pd
+    from crowdzoo.data import Annotations
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, n_classes, size=(n_tasks, n_workers))
+    labels[:n_classes, 0] = np.arange(n_classes)
+    ids = [f"t{i}" for i in range(n_tasks)]
+    frame = pd.DataFrame(labels, index=ids, columns=[f"w{j}" for j in range(n_workers)])
+    x = rng.normal(size=(n_tasks, 2)) if features else None
+    feats = pd.DataFrame(x, index=ids, columns=["a", "b"]) if features else None
+    gold = (pd.Series({ids[i]: int(labels[i, 0]) for i in gold_tasks}, dtype=object)
+            if gold_tasks else None)
+    ann = Annotations.from_wide(frame, gold=gold, features=feats, classes=list(range(n_classes)))
+    return ann, labels, x
+
+
+def prior_draw(model, data, seed: int = 0) -> dict:
+    """A draw of every latent site of ``model.sample_params``: a generic point to compare at."""
+    import numpyro
+
+    with numpyro.handlers.trace() as tr, numpyro.handlers.seed(rng_seed=seed):
+        model.sample_params(data)
+    return {k: s["value"] for k, s in tr.items() if s["type"] == "sample" and not s["is_observed"]}
+
+
+def enumerated_log_joint(program, params) -> float:
+    """``log p(params, y)`` of an explicit program, its discrete sites enumerated by funsor."""
+    from numpyro.contrib.funsor import config_enumerate, enum
+    from numpyro.contrib.funsor import log_density as funsor_log_density
+
+    lp, _ = funsor_log_density(enum(config_enumerate(program), first_available_dim=-3), (), {},
+                               params)
+    return float(lp)
+
+
+def explicit_crowd_program(model, data, labels, table_fn):
+    """The long way: the model's priors, an enumerated ``z`` per task, one site per answer.
+
+    ``table_fn(params) -> (log_prior (T, K), log_table (T, W, K, L))`` is the paper's
+    emission written out by hand for the dense crowd ``labels (T, W)``.
+    """
+    import jax.numpy as jnp
+    import numpyro
+    import numpyro.distributions as dist
+
+    n_tasks, n_workers = labels.shape
+
+    def program():
+        params = model.sample_params(data)
+        log_prior, table = table_fn(params)
+        log_prior = jnp.broadcast_to(log_prior, (n_tasks, jnp.shape(table)[-2]))
+        with numpyro.plate("explicit_task", n_tasks, dim=-2):
+            z = numpyro.sample("z", dist.Categorical(logits=jnp.asarray(log_prior)[:, None, :]),
+                               infer={"enumerate": "parallel"})
+            with numpyro.plate("explicit_worker", n_workers, dim=-1):
+                logits = jnp.asarray(table)[jnp.arange(n_tasks)[:, None],
+                                            jnp.arange(n_workers)[None, :], z]
+                numpyro.sample("y", dist.Categorical(logits=logits), obs=jnp.asarray(labels))
+
+    return program

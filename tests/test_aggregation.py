@@ -18,10 +18,10 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-
-import crowdzoo.aggregation as cz
 from crowdzoo.data import AnnotationsError, simulate
 from crowdzoo.models import DawidSkene as DawidSkeneModel
+
+import crowdzoo.aggregation as cz
 
 ck = pytest.importorskip("crowdkit.aggregation")
 

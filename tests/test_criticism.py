@@ -16,10 +16,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-import crowdzoo
 from crowdzoo.inference import criticism as C
 from crowdzoo.models import REGISTRY, DawidSkene
+
+import crowdzoo
 
 SBC_SETTINGS = dict(n_reps=40, n_tasks=20, n_workers=4, n_classes=2, answers_per_task=3,
                     num_warmup=150, num_samples=400, thin=4, n_bins=5, alpha=0.01, seed=0)
@@ -225,9 +225,8 @@ def test_compare_prefers_the_generating_model():
 
 
 def test_plots_return_figures():
-    from matplotlib.figure import Figure
-
     from crowdzoo.inference import criticism_plots as P
+    from matplotlib.figure import Figure
 
     rng = np.random.default_rng(0)
     result = C.SBCResult("m", "nuts", {"a": rng.integers(0, 21, 30), "b": rng.integers(0, 21,

@@ -1,8 +1,11 @@
-"""The hand-marginalized likelihoods equal NumPyro's own enumeration (funsor), to 1e-5.
+"""Every model's hand-marginalized likelihood equals NumPyro's own enumeration (funsor), to 1e-5.
 
-Each test writes the model the long way — an explicit discrete ``z`` site per task,
-enumerated in parallel, and one ``Categorical`` per answer — on a small dense crowd, and
-compares the log joint with the zoo's program, which sums ``z`` out by hand.
+One table, one row per registered model (and per variant worth checking): the row writes the
+model the long way — the paper's emission by hand, an explicit discrete ``z`` per task
+enumerated in parallel, one ``Categorical`` per answer, and where the model has other
+discrete variables (the honest worker's isCorrect gate, a worker's community) those as
+enumerated sites too — on a small dense crowd; the test compares its log joint with the
+zoo's program, which sums them out by hand. A new model adds one row.
 """
 
 from __future__ import annotations
@@ -13,110 +16,211 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 import pytest
-from numpyro.contrib.funsor import config_enumerate, enum
-from numpyro.contrib.funsor import log_density as funsor_log_density
+from conftest import dense_crowd, enumerated_log_joint, explicit_crowd_program, prior_draw
+from crowdzoo.models import REGISTRY, crowd_data, get_model
+from crowdzoo.models.classifiers import Logistic
+from crowdzoo.models.dawid_skene import confusion_concentration
 from numpyro.infer.util import log_density
 
-import pandas as pd
-
-from crowdzoo.data import Annotations
-from crowdzoo.models import DawidSkene, OneCoin, crowd_data
-from crowdzoo.models.dawid_skene import confusion_concentration
-
-T, W, K = 7, 4, 3
+#: a logistic classifier on the raw features, so the rows can write it by hand
+RAW = Logistic(standardize=False)
 
 
-def dense_crowd(seed=0, gold_tasks=()):
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, K, size=(T, W))
-    labels[0] = 0  # every class appears
-    labels[1] = 1
-    labels[2] = 2
-    frame = pd.DataFrame(labels, index=[f"t{i}" for i in range(T)],
-                         columns=[f"w{j}" for j in range(W)])
-    gold = pd.Series({f"t{i}": int(labels[i, 0]) for i in gold_tasks}, dtype=object) if gold_tasks else None
-    ann = Annotations.from_wide(frame, gold=gold, classes=list(range(K)))
-    return ann, labels
+def _sigmoid(v):
+    return 1.0 / (1.0 + jnp.exp(-v))
 
 
-def random_params(model, ann, seed=1):
-    """A draw from the model's prior: a generic point at which to compare densities."""
-    data = crowd_data(ann)
-    with numpyro.handlers.trace() as tr, numpyro.handlers.seed(rng_seed=seed):
-        model.sample_params(data)
-    return {k: s["value"] for k, s in tr.items() if s["type"] == "sample"}
+def _classifier_log_prior(params, x, K):
+    s = jnp.asarray(x, jnp.float32) @ params["weights"] + params["bias"]
+    if K == 2:
+        return jnp.stack([jax.nn.log_sigmoid(-s[:, 0]), jax.nn.log_sigmoid(s[:, 0])], -1)
+    return jax.nn.log_softmax(s, -1)
 
 
-def explicit_dawid_skene(model, labels):
+def _two_coin(alpha, beta):
+    """(T, W, 2, 2) log table from sensitivities / specificities shaped (T, W)."""
+    return jnp.log(jnp.stack([jnp.stack([beta, 1 - beta], -1),
+                              jnp.stack([1 - alpha, alpha], -1)], -2))
+
+
+def _tiled(table, T):
+    return jnp.broadcast_to(table[None], (T,) + table.shape)
+
+
+# --- the rows: model -> the same model written the long way ----------------------------------
+def confusion_row(model, data, labels, x, params):
+    T, _ = labels.shape
+
+    def table(p):
+        return jnp.log(p["pi"]), _tiled(jnp.log(p["confusion"]), T)
+
+    return explicit_crowd_program(model, data, labels, table), params
+
+
+def one_coin_row(model, data, labels, x, params):
+    T, _ = labels.shape
+    K = data.n_classes
+
+    def table(p):
+        acc = p["accuracy"][:, None, None]
+        t = jnp.where(jnp.eye(K, dtype=bool)[None], acc, (1 - acc) / (K - 1))
+        return jnp.log(p["pi"]), _tiled(jnp.log(t), T)
+
+    return explicit_crowd_program(model, data, labels, table), params
+
+
+def glad_row(model, data, labels, x, params):
+    K = data.n_classes
+
+    def table(p):
+        s = (jnp.exp(p["log_beta"])[:, None] * p["alpha"][None, :])[..., None, None]  # (T, W)
+        # log a and log((1 - a) / (K - 1)), a = sigmoid(alpha beta), without under/overflow
+        t = jnp.where(jnp.eye(K, dtype=bool), jax.nn.log_sigmoid(s),
+                      jax.nn.log_sigmoid(-s) - jnp.log(K - 1.0))
+        prior = jnp.asarray(model.labels_priors, jnp.float32)
+        return jnp.log(prior / prior.sum()), t
+
+    return explicit_crowd_program(model, data, labels, table), params
+
+
+def honest_worker_row(model, data, labels, x, params):
+    """The book's factor graph, every discrete variable a site: trueLabel and isCorrect."""
+    T, W = labels.shape
+    K = data.n_classes
+
     def program():
-        conc = confusion_concentration(model.confusion_prior, K)
-        pi = numpyro.sample("pi", dist.Dirichlet(jnp.full(K, float(model.class_prior))))
-        with numpyro.plate("worker", W, dim=-2), numpyro.plate("true_class", K, dim=-1):
-            confusion = numpyro.sample("confusion", dist.Dirichlet(conc))
+        p = model.sample_params(data)
         with numpyro.plate("task", T, dim=-2):
-            z = numpyro.sample("z", dist.Categorical(pi), infer={"enumerate": "parallel"})
-            with numpyro.plate("w", W, dim=-1):
-                # enumerated z has shape (K, 1, 1): index rows of each worker's matrix
-                probs = confusion[jnp.arange(W)[None, None, :], z]
-                numpyro.sample("y", dist.Categorical(probs), obs=jnp.asarray(labels))
-    return program
+            z = numpyro.sample("true_label", dist.Categorical(p["pi"]))  # (K, 1, 1)
+            with numpyro.plate("explicit_worker", W, dim=-1):
+                c = numpyro.sample("is_correct", dist.Bernoulli(p["ability"]))  # (2, 1, 1, 1)
+                probs = jnp.where(c[..., None] > 0, jax.nn.one_hot(z, K), 1.0 / K)
+                numpyro.sample("label", dist.Categorical(probs=probs), obs=jnp.asarray(labels))
+
+    return program, params
 
 
-def explicit_one_coin(model, labels):
+def community_row(model, data, labels, x, params):
+    """CBCC with each worker's community and each task's label as enumerated sites."""
+    T, W = labels.shape
+    K, M = data.n_classes, model.n_communities
+    # the inference program's confusion base is flat: compare at a draw from a community's prior
+    conc = model.worker_concentration(params["community_confusion"])[0]
+    params = {**params, "confusion": dist.Dirichlet(conc).sample(jax.random.PRNGKey(7), (W,))}
+
     def program():
-        pi = numpyro.sample("pi", dist.Dirichlet(jnp.full(K, float(model.class_prior))))
-        with numpyro.plate("worker", W):
-            acc = numpyro.sample("accuracy", dist.Beta(*model.accuracy_prior))
-        table = jnp.where(jnp.eye(K, dtype=bool)[None], acc[:, None, None],
-                          ((1 - acc) / (K - 1))[:, None, None])  # (W, K, K)
-        with numpyro.plate("task", T, dim=-2):
-            z = numpyro.sample("z", dist.Categorical(pi), infer={"enumerate": "parallel"})
-            with numpyro.plate("w", W, dim=-1):
-                probs = table[jnp.arange(W)[None, None, :], z]
-                numpyro.sample("y", dist.Categorical(probs), obs=jnp.asarray(labels))
-    return program
+        pi = numpyro.sample("pi", dist.Dirichlet(jnp.ones(K) * model.class_prior))
+        rho = numpyro.sample("community_prob", dist.Dirichlet(jnp.full(M, model.community_prior)))
+        cc = confusion_concentration(model.community_confusion_prior, K)
+        with numpyro.plate("community", M, dim=-2), numpyro.plate("true_class", K, dim=-1):
+            C = numpyro.sample("community_confusion", dist.Dirichlet(cc))
+        with numpyro.plate("worker", W, dim=-2):
+            m = numpyro.sample("worker_community", dist.Categorical(rho))  # (M, 1, 1)
+            with numpyro.plate("true_class", K, dim=-1):
+                row = C[m, jnp.arange(K)]  # (M, 1, K, K): community m's row k
+                confusion = numpyro.sample("confusion", dist.Dirichlet(1 + model.precision * row))
+        with numpyro.plate("task", T, dim=-1):
+            z = numpyro.sample("true_label", dist.Categorical(pi))  # (K, 1, 1, 1)
+            with numpyro.plate("worker", W, dim=-2):
+                probs = confusion[jnp.arange(W)[:, None], z]  # (K, 1, W, 1, K)
+                numpyro.sample("label", dist.Categorical(probs=probs), obs=jnp.asarray(labels.T))
+
+    return program, params
 
 
-def enumerated_log_joint(program, params):
-    model = enum(config_enumerate(program), first_available_dim=-3)
-    lp, _ = funsor_log_density(model, (), {}, params)
-    return float(lp)
+def raykar_row(model, data, labels, x, params):
+    T, _ = labels.shape
+    K = data.n_classes
+
+    def table(p):
+        prior = _classifier_log_prior(p, x, K)
+        if K == 2:
+            ones = jnp.ones((T, 1))
+            return prior, _two_coin(ones * p["sensitivity"], ones * p["specificity"])
+        return prior, _tiled(jnp.log(p["confusion"]), T)
+
+    return explicit_crowd_program(model, data, labels, table), params
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_dawid_skene_marginal_equals_enumeration(seed):
-    model = DawidSkene()
-    ann, labels = dense_crowd(seed)
-    params = random_params(model, ann, seed)
-    ours, _ = log_density(model, (crowd_data(ann),), {}, params)
-    theirs = enumerated_log_joint(explicit_dawid_skene(model, labels), params)
-    assert abs(float(ours) - theirs) < 1e-5 * max(1.0, abs(theirs))
+def yan_row(model, data, labels, x, params):
+    def table(p):
+        eta = _sigmoid(jnp.asarray(x, jnp.float32) @ p["expertise_weights"].T
+                       - p["expertise_offset"])[..., None, None]  # (T, W, 1, 1)
+        t = jnp.where(jnp.eye(2, dtype=bool), eta, 1 - eta)
+        return _classifier_log_prior(p, x, 2), jnp.log(t)
+
+    return explicit_crowd_program(model, data, labels, table), params
+
+
+def difficulty_row(model, data, labels, x, params):
+    def table(p):
+        prior = _classifier_log_prior(p, x, 2)
+        share = jnp.asarray(labels == 1, jnp.float32).mean(1)
+        q = share if model.fixed else jnp.exp(prior[:, 1])
+        d = ((q - 0.5) ** 2)[:, None]
+        return prior, _two_coin(_sigmoid(p["lambda_sensitivity"] * d),
+                                _sigmoid(p["lambda_specificity"] * d))
+
+    return explicit_crowd_program(model, data, labels, table), params
+
+
+#: id -> (model factory, number of classes, needs features, row)
+ROWS = {
+    "dawid_skene": (lambda: get_model("dawid_skene"), 3, False, confusion_row),
+    "biased_worker": (lambda: get_model("biased_worker"), 3, False, confusion_row),
+    "one_coin": (lambda: get_model("one_coin"), 3, False, one_coin_row),
+    "glad": (lambda: type(get_model("glad"))(labels_priors=np.array([0.5, 0.3, 0.2])), 3, False,
+             glad_row),
+    "honest_worker": (lambda: get_model("honest_worker"), 3, False, honest_worker_row),
+    "community-M2": (lambda: type(get_model("community"))(n_communities=2, precision=4.0), 3,
+                     False, community_row),
+    "community-M3": (lambda: type(get_model("community"))(n_communities=3, precision=4.0), 3,
+                     False, community_row),
+    "raykar-K2": (lambda: type(get_model("raykar"))(classifier=RAW), 2, True, raykar_row),
+    "raykar-K3": (lambda: type(get_model("raykar"))(classifier=RAW), 3, True, raykar_row),
+    "yan": (lambda: type(get_model("yan"))(classifier=RAW), 2, True, yan_row),
+    "difficulty_adaptive": (lambda: type(get_model("difficulty_adaptive"))(classifier=RAW), 2,
+                            True, difficulty_row),
+    "difficulty_fixed": (lambda: type(get_model("difficulty_fixed"))(classifier=RAW), 2, True,
+                         difficulty_row),
+}
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_one_coin_marginal_equals_enumeration(seed):
-    model = OneCoin()
-    ann, labels = dense_crowd(seed)
-    params = random_params(model, ann, seed)
-    ours, _ = log_density(model, (crowd_data(ann),), {}, params)
-    theirs = enumerated_log_joint(explicit_one_coin(model, labels), params)
-    assert abs(float(ours) - theirs) < 1e-5 * max(1.0, abs(theirs))
+@pytest.mark.parametrize("row", list(ROWS))
+def test_marginal_equals_enumeration(row, seed):
+    make, K, features, build = ROWS[row]
+    model = make()
+    ann, labels, x = dense_crowd(K, seed, features=features)
+    data = crowd_data(ann)
+    params = prior_draw(model, data, seed + 1)
+    program, params = build(model, data, labels, x, params)
+    ours = float(log_density(model, (data,), {}, params)[0])
+    theirs = enumerated_log_joint(program, params)
+    assert np.isfinite(theirs)
+    assert abs(ours - theirs) < 1e-5 * max(1.0, abs(theirs)), (ours, theirs)
+
+
+def test_every_registered_model_has_a_row():
+    covered = {ROWS[r][0]().name for r in ROWS} | {"majority_vote"}  # a baseline, no likelihood
+    assert set(REGISTRY) <= covered, f"no exactness row for {sorted(set(REGISTRY) - covered)}"
 
 
 def test_gold_clamps_z_like_an_observed_site():
     """Gold tasks: the enumerated model *observes* z there; ours clamps the prior."""
-    model = DawidSkene()
-    ann, labels = dense_crowd(3, gold_tasks=(0, 4, 5))
-    params = random_params(model, ann, 3)
+    model = get_model("dawid_skene")
+    ann, labels, _ = dense_crowd(3, seed=3, gold_tasks=(0, 4, 5))
     data = crowd_data(ann)
+    params = prior_draw(model, data, 3)
     ours = float(log_density(model, (data,), {}, params)[0])
     # long way: sum over z for non-gold tasks, z fixed at gold elsewhere
     pi, conf = np.asarray(params["pi"], float), np.asarray(params["confusion"], float)
     gold = np.asarray(data.gold)
+    T, W = labels.shape
     total = 0.0
     for t in range(T):
         per_k = np.log(pi) + np.array([sum(np.log(conf[w, k, labels[t, w]]) for w in range(W))
-                                       for k in range(K)])
+                                       for k in range(3)])
         total += per_k[gold[t]] if gold[t] >= 0 else np.logaddexp.reduce(per_k)
     prior = float(log_density(model.sample_params, (data,), {}, params)[0])
     assert abs(ours - (total + prior)) < 1e-4
@@ -124,10 +228,10 @@ def test_gold_clamps_z_like_an_observed_site():
 
 def test_marginal_pieces_are_consistent():
     """Per-task terms sum to the total, and the posterior logits normalize to the terms."""
-    model = DawidSkene()
-    ann, _ = dense_crowd(0)
-    params = random_params(model, ann, 0)
-    m = model.log_likelihood(params, crowd_data(ann))
+    model = get_model("dawid_skene")
+    ann, _, _ = dense_crowd(3)
+    data = crowd_data(ann)
+    m = model.log_likelihood(prior_draw(model, data, 0), data)
     np.testing.assert_allclose(float(m.log_lik), float(m.per_task.sum()), rtol=1e-6)
     np.testing.assert_allclose(np.asarray(jax.nn.logsumexp(m.logits, -1)), np.asarray(m.per_task),
                                rtol=1e-6)

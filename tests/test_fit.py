@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-import crowdzoo
 from crowdzoo.data import AnnotationsError, simulate
 from crowdzoo.inference import run_em
 from crowdzoo.models import REGISTRY, get_model
+
+import crowdzoo
 
 
 def tiny_crowd(model, seed=0):

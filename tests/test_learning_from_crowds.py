@@ -15,18 +15,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
-import numpyro.distributions as dist
 import pandas as pd
 import pytest
+from conftest import dense_crowd, prior_draw
 from crowdzoo.data import Annotations
 from crowdzoo.data.simulate import simulate
-from crowdzoo.models import crowd_data, get_model
+from crowdzoo.models import crowd_data
 from crowdzoo.models.classifiers import MLP, Logistic
 from crowdzoo.models.difficulty import DifficultyAdaptive, DifficultyFixed
 from crowdzoo.models.raykar import Raykar
 from crowdzoo.models.yan import Yan
-from numpyro.contrib.funsor import config_enumerate, enum
-from numpyro.contrib.funsor import log_density as funsor_log_density
 
 import crowdzoo
 
@@ -35,79 +33,7 @@ T, W, D = 8, 3, 2
 
 
 def dense(K, seed=0):
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, K, size=(T, W))
-    labels[:K, 0] = np.arange(K)
-    x = rng.normal(size=(T, D))
-    ids = [f"t{i}" for i in range(T)]
-    frame = pd.DataFrame(labels, index=ids, columns=[f"w{j}" for j in range(W)])
-    feats = pd.DataFrame(x, index=ids, columns=["a", "b"])
-    ann = Annotations.from_wide(frame, features=feats, classes=list(range(K)))
-    return ann, labels, x
-
-
-def prior_draw(model, data, seed):
-    with numpyro.handlers.trace() as tr, numpyro.handlers.seed(rng_seed=seed):
-        model.sample_params(data)
-    return {k: s["value"] for k, s in tr.items() if s["type"] == "sample"}
-
-
-def enumerated(prior, emit, labels):
-    """log p(y) the long way: prior (T, K), emit (T, W, K, L); z enumerated by funsor."""
-    def program():
-        with numpyro.plate("task", T, dim=-2):
-            z = numpyro.sample("z", dist.Categorical(jnp.asarray(prior)[:, None, :]),
-                               infer={"enumerate": "parallel"})
-            with numpyro.plate("w", W, dim=-1):
-                probs = jnp.asarray(emit)[jnp.arange(T)[:, None], jnp.arange(W)[None, :], z]
-                numpyro.sample("y", dist.Categorical(probs), obs=jnp.asarray(labels))
-    lp, _ = funsor_log_density(enum(config_enumerate(program), first_available_dim=-3),
-                               (), {}, {})
-    return float(lp)
-
-
-def sigmoid(v):
-    return 1 / (1 + np.exp(-v))
-
-
-def classifier_prior(params, x, K):
-    s = x @ np.asarray(params["weights"], float) + np.asarray(params["bias"], float)
-    if K == 2:
-        return np.stack([1 - sigmoid(s[:, 0]), sigmoid(s[:, 0])], -1)
-    e = np.exp(s - s.max(1, keepdims=True))
-    return e / e.sum(1, keepdims=True)
-
-
-def two_coin(alpha, beta):
-    """(T, W, 2, 2) table from sensitivities / specificities of shape (T, W)."""
-    return np.stack([np.stack([beta, 1 - beta], -1), np.stack([1 - alpha, alpha], -1)], -2)
-
-
-# --- likelihood = enumeration ------------------------------------------------------------
-@pytest.mark.parametrize("name,K", [("raykar", 2), ("raykar", 3), ("yan", 2),
-                                    ("difficulty_adaptive", 2), ("difficulty_fixed", 2)])
-def test_likelihood_equals_enumeration(name, K):
-    model = type(get_model(name))(classifier=RAW)
-    ann, labels, x = dense(K, seed=K)
-    data = crowd_data(ann)
-    params = prior_draw(model, data, seed=K + 1)
-    P = {k: np.asarray(v, float) for k, v in params.items()}
-    prior = classifier_prior(P, x, K)
-    if name == "raykar" and K == 2:
-        ones = np.ones((T, 1))
-        emit = two_coin(ones * P["sensitivity"], ones * P["specificity"])
-    elif name == "raykar":
-        emit = np.broadcast_to(P["confusion"][None], (T, W, K, K))
-    elif name == "yan":
-        eta = sigmoid(x @ P["expertise_weights"].T - P["expertise_offset"])  # (T, W)
-        emit = np.where(np.eye(2, dtype=bool), eta[..., None, None], 1 - eta[..., None, None])
-    else:
-        p = prior[:, 1] if name == "difficulty_adaptive" else (labels == 1).mean(1)
-        d = ((p - 0.5) ** 2)[:, None]
-        emit = two_coin(sigmoid(P["lambda_sensitivity"] * d), sigmoid(P["lambda_specificity"] * d))
-    theirs = enumerated(prior, emit, labels)
-    ours = float(model.log_likelihood(params, data).log_lik)
-    assert abs(ours - theirs) < 1e-5 * max(1.0, abs(theirs))
+    return dense_crowd(K, seed, n_tasks=T, n_workers=W, features=True)
 
 
 # --- hand-written gradients and M-steps --------------------------------------------------

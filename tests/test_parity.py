@@ -9,12 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-import crowdzoo
+from conftest import has_dataset, require_dataset
 from crowdzoo.data import simulate
 from crowdzoo.models import DawidSkene, OneCoin
 
-from conftest import has_dataset, require_dataset
+import crowdzoo
 
 crowdkit = pytest.importorskip("crowdkit.aggregation")
 
