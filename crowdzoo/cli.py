@@ -2,21 +2,33 @@
 
 ::
 
-    crowdzoo demo [--out DIR] [--method map|nuts]
+    crowdzoo demo [--out DIR] [--method map|nuts] [--overwrite]
     crowdzoo fit ANSWERS.csv --out DIR [--model dawid_skene] [--method map|svi|nuts]
-                 [--gold GOLD.csv] [--features FEATURES.csv]
-                 [--task-col task] [--worker-col worker] [--label-col label]
+                 [--gold GOLD.csv] [--features FEATURES.csv] [--classes a,b,c]
+                 [--na-values N/A,NA] [--task-col task] [--worker-col worker]
+                 [--label-col label] [--overwrite]
                  [--seed 0] [--num-samples N --num-warmup N --num-chains N] [--num-steps N]
     crowdzoo models
-    crowdzoo summary ANSWERS.csv [--gold GOLD.csv] [--task-col ...]
+    crowdzoo summary ANSWERS.csv [--gold GOLD.csv] [--classes ...] [--na-values ...]
     crowdzoo compare ANSWERS.csv --models dawid_skene,one_coin,glad [--gold GOLD.csv]
                  [--method nuts|svi|map] [--num-warmup N --num-samples N --num-chains N]
-                 [--out DIR]
+                 [--out DIR] [--overwrite]
 
-Bad input (a missing file, a wrong column name, an unknown model) gets a one-line error on
-stderr and exit code 2; set ``CROWDZOO_DEBUG=1`` to see the traceback instead. Plots are
-drawn with matplotlib's Agg backend (no display needed). JAX and the models are imported
-only once a command needs them, so ``crowdzoo --help`` is instant.
+Bad input (a missing file, a wrong column name, an unknown model, an option out of range)
+gets a one-line error on stderr and exit code 2; set ``CROWDZOO_DEBUG=1`` to see the
+traceback instead. Plots are drawn with matplotlib's Agg backend (no display needed). JAX
+and the models are imported only once a command needs them, so ``crowdzoo --help`` is
+instant.
+
+Output folders (``--out``): every file is written to a temporary name in the folder and
+renamed into place only when complete, and ``crowdzoo-manifest.json`` records which run
+wrote which files (:mod:`crowdzoo.outputs`). A folder holding another run's files is refused
+unless ``--overwrite``, which removes that run's files (only those) first; a file of yours
+under a name the run would write is never replaced.
+
+Labels and ids are normalized as in :mod:`crowdzoo.data.normalize` (whitespace stripped,
+``1`` / ``"1.0"`` one class); nothing in the CSV files is read as missing unless
+``--na-values`` lists it.
 """
 
 from __future__ import annotations
@@ -34,9 +46,48 @@ EXIT_USAGE = 2
 #: exit code of a fit that failed numerically
 EXIT_FAILURE = 1
 
+#: the seed is a 32-bit unsigned integer (NumPyro / JAX PRNG keys)
+SEED_LIMIT = 2**32
+
 
 class CliError(Exception):
     """A problem with the user's input, reported as one line and exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (``crowdzoo fit: error: ...``) and exit code 2."""
+
+    def error(self, message: str):  # noqa: D102
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {' '.join(message.split())} "
+                              f"(see {self.prog} --help)\n")
+
+
+def _count(text: str) -> int:
+    """Parse an integer >= 1 (an argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    """Parse a seed: a whole number in [0, 2**32) (an argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number in [0, 2**32), got {text!r}") from None
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 2**32 = {SEED_LIMIT}), got {value}")
+    return value
+
+
+def _csv_list(text: str) -> list[str]:
+    """Split comma-separated values (an empty item stays: ``'N/A,'``)."""
+    return text.split(",")
 
 
 # --- parser ------------------------------------------------------------------------------
@@ -56,21 +107,42 @@ def _add_data_args(p: argparse.ArgumentParser, gold_help: str) -> None:
         help="task features (a task column plus numeric columns), for the "
         "learning-from-crowds models",
     )
+    _add_label_args(p)
+
+
+def _add_label_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--classes", type=_csv_list, metavar="A,B,C",
+        help="every class, comma-separated, in this order (default: the labels the workers "
+        "gave); needed when a class appears only in the gold labels")
+    p.add_argument(
+        "--na-values", type=_csv_list, metavar="N/A,NA",
+        help="labels that mean 'no answer' (their rows are dropped), comma-separated; an "
+        "empty item (a trailing comma) means empty cells. By default nothing is missing: "
+        "'N/A', 'NA', 'None', 'null' are labels like any other")
+
+
+def _add_overwrite_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--overwrite", action="store_true",
+        help="replace the files of an earlier crowdzoo run in --out (only those its "
+        "manifest lists; your own files are never replaced)")
 
 
 def _add_sampler_args(p: argparse.ArgumentParser, svi: bool) -> None:
     g = p.add_argument_group("inference options (defaults: those of crowdzoo.fit)")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    g.add_argument("--num-samples", type=int, help="nuts: draws per chain (500)")
-    g.add_argument("--num-warmup", type=int, help="nuts: warmup steps per chain (500)")
-    g.add_argument("--num-chains", type=int, help="nuts: chains (4)")
+    g.add_argument("--seed", type=_seed, default=0,
+                   help="random seed, a whole number in [0, 2**32) (default: 0)")
+    g.add_argument("--num-samples", type=_count, help="nuts: draws per chain (500)")
+    g.add_argument("--num-warmup", type=_count, help="nuts: warmup steps per chain (500)")
+    g.add_argument("--num-chains", type=_count, help="nuts: chains (4)")
     if svi:
-        g.add_argument("--num-steps", type=int, help="svi: optimisation steps (3000)")
+        g.add_argument("--num-steps", type=_count, help="svi: optimisation steps (3000)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``crowdzoo`` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="crowdzoo",
         description="Bayesian models of crowdsourced annotation (NumPyro): infer true labels "
         "and worker reliability from noisy crowd answers.",
@@ -96,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="map",
         help="map: EM-like MAP, a second or two (default); nuts: posterior draws",
     )
+    _add_overwrite_arg(p)
     _add_sampler_args(p, svi=False)
 
     p = sub.add_parser(
@@ -114,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--method", choices=("map", "svi", "nuts"), default="map", help="map (default), svi or nuts"
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    _add_overwrite_arg(p)
     _add_sampler_args(p, svi=True)
 
     sub.add_parser(
@@ -152,25 +226,38 @@ def _add_compare_args(p: argparse.ArgumentParser) -> None:
                    help="task features, for the learning-from-crowds models")
     p.add_argument("--method", default="nuts", choices=("nuts", "svi", "map"),
                    help="inference method (default: nuts; LOO needs draws)")
-    p.add_argument("--num-warmup", type=int, default=300)
-    p.add_argument("--num-samples", type=int, default=300)
-    p.add_argument("--num-chains", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-warmup", type=_count, default=300,
+                   help="nuts: warmup steps per chain (default: 300)")
+    p.add_argument("--num-samples", type=_count, default=300,
+                   help="nuts: draws per chain (default: 300); LOO needs chains x draws >= 25")
+    p.add_argument("--num-chains", type=_count, default=2, help="nuts: chains (default: 2)")
+    p.add_argument("--seed", type=_seed, default=0,
+                   help="random seed, a whole number in [0, 2**32) (default: 0)")
     p.add_argument("--out", metavar="DIR", help="write compare.csv and the plots here")
+    _add_overwrite_arg(p)
     p.add_argument("--task-col", default="task")
     p.add_argument("--worker-col", default="worker")
     p.add_argument("--label-col", default="label")
+    _add_label_args(p)
 
 
 # --- helpers -----------------------------------------------------------------------------
+def _input_files(args) -> dict:
+    return {"answers": args.answers, "gold": args.gold, "features": args.features}
+
+
 def _read_answers(args):
     """Read the answers (and gold) CSV named on the command line."""
     from .data import read_csv
 
-    files = (("answers", args.answers), ("gold", args.gold), ("features", args.features))
-    for what, path in files:
+    for what, path in _input_files(args).items():
         if path is not None and not Path(path).is_file():
             raise CliError(f"{what} file {path!r} not found")
+    classes = getattr(args, "classes", None)
+    if classes is not None:
+        classes = [c.strip() for c in classes]
+        if any(not c for c in classes):
+            raise CliError(f"--classes has an empty class name: {','.join(classes)!r}")
     return read_csv(
         args.answers,
         gold=args.gold,
@@ -178,6 +265,8 @@ def _read_answers(args):
         task=args.task_col,
         worker=args.worker_col,
         label=args.label_col,
+        classes=classes,
+        na_values=getattr(args, "na_values", None),
     )
 
 
@@ -219,7 +308,11 @@ def _describe_fit(fit) -> str:
     how = f"map ({d.get('algorithm')})" if fit.method == "map" else d.get("algorithm", fit.method)
     text = f"{fit.model.name} fitted by {how} in {fit.elapsed:.1f} s"
     if fit.method == "map" and "n_iter" in d:
-        text += f"; {d['n_iter']} iterations, converged: {d['converged']}"
+        if d["converged"]:
+            text += f"; {d['n_iter']} iterations, converged: True"
+        else:
+            text += (f"; {d['n_iter']} iterations, converged: False -- STOPPED AT THE "
+                     f"ITERATION CAP before its tolerance (the results are not at the optimum)")
     if fit.method == "nuts":
         conv = fit.convergence()
         text += (
@@ -260,13 +353,20 @@ def _worker_rows(fit, workers, truth=None) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def _write_tables(fit, out: Path) -> list[Path]:
-    """labels.csv, task_posterior.csv and workers.csv."""
-    paths = [out / "labels.csv", out / "task_posterior.csv", out / "workers.csv"]
-    fit.labels().rename_axis("task").reset_index().to_csv(paths[0], index=False)
-    fit.task_posterior().reset_index().to_csv(paths[1], index=False)
-    fit.workers().to_csv(paths[2])
-    return paths
+#: the tables every fit writes
+TABLES = ("labels.csv", "task_posterior.csv", "workers.csv")
+
+
+def _write_tables(fit, out) -> list[Path]:
+    """labels.csv, task_posterior.csv and workers.csv (atomically, through ``out``)."""
+    labels = fit.labels().rename_axis("task").reset_index()
+    post = fit.task_posterior().reset_index()
+    workers = fit.workers()
+    return [
+        out.write(TABLES[0], lambda p: labels.to_csv(p, index=False)),
+        out.write(TABLES[1], lambda p: post.to_csv(p, index=False)),
+        out.write(TABLES[2], lambda p: workers.to_csv(p)),
+    ]
 
 
 def _netcdf_engine() -> str | None:
@@ -280,22 +380,32 @@ def _netcdf_engine() -> str | None:
     return None
 
 
-def write_posterior(fit, path: Path) -> Path | None:
+def write_posterior(fit, out, name: str = "posterior.nc") -> Path | None:
     """Write ``fit.to_arviz()`` to a netCDF4 file (groups: one per ArviZ group).
 
-    Returns the path, or None (with a note on stderr) when no netCDF engine that writes
-    groups is installed: h5netcdf with h5py, or netCDF4. scipy's netCDF3 has no groups.
+    ``out`` is an :class:`~crowdzoo.outputs.OutputDir` (the file is written atomically and
+    listed in its manifest) or a file path (written atomically). Returns the path, or None
+    (with a note on stderr) when no netCDF engine that writes groups is installed: h5netcdf
+    with h5py, or netCDF4. scipy's netCDF3 has no groups.
     """
+    from .outputs import atomic_write
+
     engine = _netcdf_engine()
     if engine is None:
         print(
-            f"crowdzoo: note: {path.name} not written: saving the ArviZ DataTree needs "
+            f"crowdzoo: note: {name} not written: saving the ArviZ DataTree needs "
             "h5netcdf and h5py (pip install h5netcdf h5py) or netCDF4",
             file=sys.stderr,
         )
         return None
-    fit.to_arviz().to_netcdf(path, engine=engine)
-    return path
+    dt = fit.to_arviz()
+
+    def writer(p):
+        dt.to_netcdf(p, engine=engine)
+
+    if isinstance(out, (str, Path)):
+        return atomic_write(out, writer)
+    return out.write(name, writer)
 
 
 def _small_vars(dt, max_size: int) -> list[str]:
@@ -312,48 +422,71 @@ def _small_vars(dt, max_size: int) -> list[str]:
     return out
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig, out, name: str, dpi: int = 110) -> Path:
+    """Save a matplotlib figure (or an ArviZ PlotCollection) as ``name`` in ``out``, atomically."""
     import matplotlib.pyplot as plt
 
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    path = out.write(name, lambda p: fig.savefig(p, dpi=dpi))
+    plt.close(fig.viz["figure"].item() if hasattr(fig, "viz") else fig)
     return path
 
 
-def _write_plots(fit, out: Path) -> list[Path]:
+def _write_plots(fit, out) -> list[Path]:
     """workers.png (when the model has worker accuracies); forest.png (draws); trace.png (nuts)."""
     from .plots import plot_worker_accuracy
 
     written = []
     if "accuracy" in fit.workers().columns:
-        written.append(_save(plot_worker_accuracy(fit), out / "workers.png"))
+        written.append(_save(plot_worker_accuracy(fit), out, "workers.png"))
     if fit.has_draws:
         import arviz as az
-        import matplotlib.pyplot as plt
 
         dt = fit.to_arviz()
         forest = _small_vars(dt, 100)
         if forest:
             pc = az.plot_forest(dt, var_names=forest, combined=True, backend="matplotlib")
-            pc.savefig(out / "forest.png", dpi=90)
-            plt.close(pc.viz["figure"].item())
-            written.append(out / "forest.png")
+            written.append(_save(pc, out, "forest.png", dpi=90))
         trace = _small_vars(dt, 10)
         if fit.method == "nuts" and trace:
             pc = az.plot_trace_dist(dt, var_names=trace, backend="matplotlib")
-            pc.savefig(out / "trace.png", dpi=90)
-            plt.close(pc.viz["figure"].item())
-            written.append(out / "trace.png")
+            written.append(_save(pc, out, "trace.png", dpi=90))
     return written
 
 
-def _outdir(path: str) -> Path:
-    out = Path(path)
+def _plot_names(method: str) -> list[str]:
+    """Every file name a fit by ``method`` may write (checked before fitting)."""
+    names = [*TABLES, "workers.png"]
+    if method in ("svi", "nuts"):
+        names += ["posterior.nc", "forest.png"]
+    if method == "nuts":
+        names.append("trace.png")
+    return names
+
+
+def _outdir(args, command: str, planned, inputs: dict | None = None, **run):
+    """Open the run's output folder (:class:`~crowdzoo.outputs.OutputDir`) before any work."""
+    from .outputs import OutputDir, OutputError
+
+    info = {"command": command, **run, "argv": list(sys.argv[1:])}
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise CliError(f"cannot create the output folder {path!r}: {err.strerror or err}") from None
-    return out
+        return OutputDir(args.out, info, inputs=inputs, planned=planned,
+                         overwrite=bool(getattr(args, "overwrite", False)))
+    except OutputError as err:
+        raise CliError(str(err)) from None
+
+
+def _fit_quietly(*fargs, **fkwargs):
+    """``crowdzoo.fit`` with its warnings printed as one line each on stderr."""
+    import warnings
+
+    import crowdzoo
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = crowdzoo.fit(*fargs, **fkwargs)
+    for w in caught:
+        print(f"crowdzoo: warning: {' '.join(str(w.message).split())}", file=sys.stderr)
+    return result
 
 
 # --- commands ----------------------------------------------------------------------------
@@ -381,7 +514,11 @@ def cmd_demo(args) -> int:
     from .plots import plot_confusion, plot_worker_accuracy, worst_workers
 
     opts = _options(args, args.method)
-    out = _outdir(args.out)
+    from .data.simulate import DEMO_DIR
+
+    out = _outdir(args, "demo", ["demo.png", *TABLES],
+                  inputs={"answers": str(DEMO_DIR / "demo_answers.csv")},
+                  model="dawid_skene", method=args.method, seed=args.seed, options=opts)
     data = crowdzoo.data.load_demo()
     truth = crowdzoo.data.load_demo_truth()
     print("crowdzoo demo: the bundled demo crowd, simulated from Dawid-Skene (truth known;")
@@ -407,7 +544,8 @@ def cmd_demo(args) -> int:
     plot_worker_accuracy(fit, ax=left.subplots())
     plot_confusion(fit, worst[:3], axes=right.subplots(3, 1))
     right.suptitle("confusion matrices of the 3 least reliable workers", fontsize=9)
-    written = [_save(fig, out / "demo.png"), *_write_tables(fit, out)]
+    written = [_save(fig, out, "demo.png"), *_write_tables(fit, out)]
+    out.finish()
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
@@ -424,10 +562,13 @@ def cmd_fit(args) -> int:
             f"it supports: {', '.join(model.methods)}"
         )
     data = _read_answers(args)
-    out = _outdir(args.out)
+    out = _outdir(args, "fit", _plot_names(args.method), inputs=_input_files(args),
+                  model=model.name, method=args.method, seed=args.seed, options=opts,
+                  classes=[str(c) for c in data.classes])
     print(data.summary() + "\n")
-    fit = crowdzoo.fit(model, data, method=args.method, seed=args.seed, use_gold=False, **opts)
+    fit = _fit_quietly(model, data, method=args.method, seed=args.seed, use_gold=False, **opts)
     print(_describe_fit(fit))
+    gold = None
     if data.has_gold:
         gold = data.gold_series()
         mv = crowdzoo.fit("majority_vote", data, use_gold=False)
@@ -435,12 +576,20 @@ def cmd_fit(args) -> int:
             f"accuracy on {len(gold)} gold tasks (gold not used to fit): "
             f"{model.name} {fit.accuracy(gold):.3f} | majority vote {mv.accuracy(gold):.3f}"
         )
+    from .inference.chance import chance_note
+
+    note = chance_note(fit, gold)
+    if note:
+        print(f"note: {note}")
+    out.run["diagnostics"] = {k: v for k, v in fit.diagnostics.items()
+                              if isinstance(v, (bool, int, float, str))}
     written = _write_tables(fit, out)
     if fit.has_draws:
-        path = write_posterior(fit, out / "posterior.nc")
+        path = write_posterior(fit, out)
         if path is not None:
             written.append(path)
     written += _write_plots(fit, out)
+    out.finish()
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
@@ -449,15 +598,14 @@ def cmd_compare(args) -> int:
     """``crowdzoo compare``: fit several models; print LOO and gold scores; write files."""
     import numpy as np
 
-    from .data import read_csv
-    from .inference.compare import PARETO_K_BAD, compare_models
+    from .inference.compare import MIN_LOO_DRAWS, PARETO_K_BAD, compare_models
 
-    for what, path in (("answers", args.answers), ("gold", args.gold),
-                       ("features", args.features)):
-        if path is not None and not Path(path).is_file():
-            raise CliError(f"{what} file {path!r} not found")
-    data = read_csv(args.answers, gold=args.gold, features=args.features, task=args.task_col,
-                    worker=args.worker_col, label=args.label_col)
+    if args.method == "nuts" and args.num_chains * args.num_samples < MIN_LOO_DRAWS:
+        raise CliError(
+            f"LOO needs at least {MIN_LOO_DRAWS} posterior draws in total, got --num-chains "
+            f"{args.num_chains} x --num-samples {args.num_samples} = "
+            f"{args.num_chains * args.num_samples}; raise --num-samples")
+    data = _read_answers(args)
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     if not names:
         raise CliError("--models is empty")
@@ -465,6 +613,11 @@ def cmd_compare(args) -> int:
     if args.method == "nuts":
         options = {"num_warmup": args.num_warmup, "num_samples": args.num_samples,
                    "num_chains": args.num_chains}
+    out = None
+    if args.out:
+        out = _outdir(args, "compare", ["compare.csv", "compare_elpd.png", "pareto_k.png",
+                                        "calibration.png"], inputs=_input_files(args),
+                      models=names, method=args.method, seed=args.seed, options=options)
     start = time.perf_counter()
     result = compare_models(data, names, method=args.method, seed=args.seed, **options)
     print(f"{data.n_tasks} tasks, {data.n_workers} workers, {data.n_answers} answers, "
@@ -478,17 +631,18 @@ def cmd_compare(args) -> int:
               f"(their LOO terms are unreliable)" if bad else
               f"All Pareto k <= {PARETO_K_BAD}: the LOO estimates are reliable.")
     print(f"total time {time.perf_counter() - start:.1f} s")
-    if args.out:
+    if out is not None:
         from .inference.criticism_plots import plot_calibration, plot_compare, plot_pareto_k
 
-        out = _outdir(args.out)
-        result.table.to_csv(out / "compare.csv")
+        table = result.table
+        out.write("compare.csv", lambda p: table.to_csv(p))
         if result.loo:
-            plot_compare(result.table).savefig(out / "compare_elpd.png", dpi=100)
-            plot_pareto_k(result.loo).savefig(out / "pareto_k.png", dpi=100)
+            _save(plot_compare(result.table), out, "compare_elpd.png", dpi=100)
+            _save(plot_pareto_k(result.loo), out, "pareto_k.png", dpi=100)
         if data.has_gold:
-            plot_calibration(result.fits).savefig(out / "calibration.png", dpi=100)
-        print(f"wrote {out}")
+            _save(plot_calibration(result.fits), out, "calibration.png", dpi=100)
+        out.finish()
+        print(f"wrote {out.path}")
     return 0
 
 

@@ -5,6 +5,7 @@ mixture and digits experiments.
 """
 
 from .annotations import Annotations, AnnotationsError
+from .features import ConstantFeatureWarning
 from .loaders import list_datasets, load_dataset, load_split, read_csv
 from .simulate import (
     SimulatedCrowd,
@@ -18,6 +19,7 @@ from .simulate import (
 __all__ = [
     "Annotations",
     "AnnotationsError",
+    "ConstantFeatureWarning",
     "SimulatedCrowd",
     "list_datasets",
     "load_dataset",

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .normalize import encode_values, id_key, key_index, label_key, na_strings
+
 __all__ = ["Annotations", "AnnotationsError"]
 
 _SHOW = 5  # how many offending items an error message lists
@@ -50,23 +52,30 @@ def _listing(values: Iterable[Any], noun: str, plural: str | None = None) -> str
     return f"{n} {word}: {shown}{more}"
 
 
-def _lookup(index: pd.Index, values: Any) -> np.ndarray:
-    """Position of each of ``values`` in the unique ``index`` (-1 where absent).
+def _lookup(index: pd.Index, values: Any, key=label_key) -> np.ndarray:
+    """Position of each of ``values`` in ``index`` by normalization key (-1 where absent).
 
-    Values are compared as given; those that do not match are retried by their
-    ``str()`` form, so that e.g. integer gold labels match string answer labels
-    (``1`` matches ``"1"`` but not ``"01"``).
+    ``key`` is :func:`~crowdzoo.data.normalize.label_key` for classes (``1``, ``"1"`` and
+    ``"1.0"`` match the class ``1``) and :func:`~crowdzoo.data.normalize.id_key` for task
+    ids (``1`` matches ``"1"``, not ``"01"``); see :mod:`crowdzoo.data.normalize`.
     """
-    values = values if isinstance(values, pd.Index) else pd.Index(values)
-    codes = np.asarray(index.get_indexer(values), dtype=np.int64)
-    miss = codes < 0
-    if miss.any():
-        str_index = index.astype(str)
-        if str_index.is_unique:
-            alt = np.asarray(str_index.get_indexer(values[miss].astype(str)), dtype=np.int64)
-            codes = codes.copy()
-            codes[miss] = alt
-    return codes
+    keys = key_index(index, key)
+    wanted = key_index(values, key)
+    return np.asarray(keys.get_indexer(wanted), dtype=np.int64)
+
+
+def _check_keys_unique(name: str, idx: pd.Index, key) -> None:
+    """Refuse an index whose entries normalize to the same key (e.g. ``1`` and ``"1"``)."""
+    keys = key_index(idx, key)
+    if not keys.is_unique:
+        dup = keys[keys.duplicated()].unique()
+        same = [[_py(v) for v, k in zip(idx, keys, strict=True) if k == d] for d in dup[:3]]
+        shown = "; ".join(" and ".join(repr(v) for v in grp) for grp in same)
+        raise AnnotationsError(
+            f"{name} must be distinct after normalization (whitespace stripped"
+            f"{', numbers by value' if key is label_key else ', compared as strings'}): "
+            f"{shown} are the same"
+        )
 
 
 def _plain(series: pd.Series) -> pd.Series:
@@ -76,19 +85,18 @@ def _plain(series: pd.Series) -> pd.Series:
     return series
 
 
-def _sorted_classes(uniques: pd.Index) -> pd.Index:
-    """Sort observed class labels: numerically if all parse as numbers, else lexically."""
-    keys = np.array([str(v) for v in uniques.tolist()], dtype=object)
-    try:
-        num = pd.to_numeric(pd.Series(uniques.to_numpy(dtype=object)), errors="coerce")
-        num = num.to_numpy(dtype=np.float64, na_value=np.nan)
-    except (TypeError, ValueError):
-        num = np.full(len(uniques), np.nan)
-    if not np.isnan(num).any():
-        order = np.lexsort((keys, num))  # numeric value first, string form breaks ties
-    else:
-        order = np.argsort(keys, kind="stable")
-    return uniques.take(order)
+def _sorted_order(keys: list) -> np.ndarray:
+    """Order of class keys: numerically if every key is a number, else lexically by str()."""
+    text = np.array([str(k) for k in keys], dtype=object)
+    if keys and all(not isinstance(k, str) for k in keys):
+        num = np.array([float(k) for k in keys], dtype=np.float64)
+        return np.lexsort((text, num))  # numeric value first, string form breaks ties
+    return np.argsort(text, kind="stable")
+
+
+def _mixed(names: list) -> bool:
+    """Whether names mix types (then the Index must stay object, never coerced)."""
+    return len({type(_py(v)) for v in names}) > 1
 
 
 def _int_codes(name: str, values: Any, ndim: int = 1) -> np.ndarray:
@@ -141,39 +149,58 @@ def _encode_gold(
     explicit_classes: bool,
     task: str = "task",
     label: str = "label",
+    na_values: Any = None,
 ) -> np.ndarray:
-    """Code gold labels against ``task_ids``/``classes``: int32 (T,), -1 where no gold."""
+    """Code gold labels against ``task_ids``/``classes``: int32 (T,), -1 where no gold.
+
+    Task ids and labels are matched by their normalization keys
+    (:mod:`crowdzoo.data.normalize`); with ``na_values``, gold labels that are missing (NaN,
+    None or one of those strings) mean "no gold for this task" and are dropped.
+    """
     g = _gold_series(gold, task, label)
     bad_task = np.asarray(g.index.isna())
     if bad_task.any():
         raise AnnotationsError(
             f"gold has a missing (NaN/None) task id in {_listing(np.flatnonzero(bad_task), 'row')}"
         )
+    na = na_strings(na_values)
     bad = np.asarray(g.isna())
-    if bad.any():
+    if na is not None:
+        bad |= np.array([isinstance(v, str) and v.strip() in na for v in g.tolist()], dtype=bool)
+        g = g[~bad]
+    elif bad.any():
         raise AnnotationsError(
             f"gold has NaN/None labels for {_listing(g.index[bad], 'task')}; "
-            "drop the tasks without gold instead"
+            "drop the tasks without gold (or pass na_values to treat them as no gold)"
         )
-    if not g.index.is_unique:
-        frame = pd.DataFrame({"t": g.index.to_numpy(), "v": g.to_numpy()})
+    empty = np.array([isinstance(v, str) and not v.strip() for v in g.tolist()], dtype=bool)
+    if empty.any():
+        raise AnnotationsError(
+            f"gold has empty labels for {_listing(g.index[empty], 'task')}; drop those tasks "
+            "(or pass na_values=[''] to treat empty labels as no gold)"
+        )
+    t_keys = key_index(g.index, id_key)
+    l_keys = key_index(g.to_numpy(), label_key)
+    if not t_keys.is_unique:
+        frame = pd.DataFrame({"t": t_keys.to_numpy(), "v": l_keys.to_numpy()})
         n_labels = frame.groupby("t", sort=False)["v"].nunique()
         conflict = n_labels.index[n_labels.to_numpy() > 1]
         if len(conflict):
             raise AnnotationsError(
                 f"gold gives different labels to the same task id for {_listing(conflict, 'task')}"
             )
-        g = g[~g.index.duplicated(keep="first")]
-    t_codes = _lookup(task_ids, g.index)
+        keep = ~t_keys.duplicated(keep="first")
+        g = g[keep]
+    t_codes = _lookup(task_ids, g.index, id_key)
     unknown = t_codes < 0
     if unknown.any():
         raise AnnotationsError(
             f"gold given for tasks without any answers: {_listing(g.index[unknown], 'task')}"
         )
-    c_codes = _lookup(classes, pd.Index(g.to_numpy()))
+    c_codes = _lookup(classes, pd.Index(g.to_numpy(), dtype=object))
     unknown = c_codes < 0
     if unknown.any():
-        values = pd.unique(g.to_numpy()[unknown])
+        values = pd.unique(pd.Series(g.to_numpy()[unknown], dtype=object))
         where = _listing(g.index[unknown], "task")
         if explicit_classes:
             raise AnnotationsError(
@@ -181,8 +208,8 @@ def _encode_gold(
                 f"{classes.tolist()} (in {where})"
             )
         raise AnnotationsError(
-            f"gold {_listing(values, 'label')} never given by any worker and not in explicit "
-            f"classes (in {where}); pass classes=[...] listing every class"
+            f"gold {_listing(values, 'label')} never given by any worker (in {where}); "
+            "declare every class: classes=[...] in Python, --classes on the command line"
         )
     out = np.full(len(task_ids), -1, dtype=np.int32)
     out[t_codes] = c_codes
@@ -197,8 +224,9 @@ def _encode_features(features: Any, task_ids: pd.Index) -> tuple[np.ndarray, tup
         )
     if features.shape[1] == 0:
         raise AnnotationsError("features frame has no columns")
-    if not features.index.is_unique:
-        dups = features.index[features.index.duplicated()].unique()
+    index_keys = key_index(features.index, id_key)
+    if not index_keys.is_unique:
+        dups = features.index[index_keys.duplicated()].unique()
         raise AnnotationsError(f"features index has duplicate entries for {_listing(dups, 'task')}")
     non_numeric = [c for c, dt in features.dtypes.items() if not pd.api.types.is_numeric_dtype(dt)]
     if non_numeric:
@@ -206,7 +234,7 @@ def _encode_features(features: Any, task_ids: pd.Index) -> tuple[np.ndarray, tup
             f"features have non-numeric {_listing(non_numeric, 'column')} "
             "(convert them to numbers or drop them)"
         )
-    pos = _lookup(features.index, task_ids)
+    pos = _lookup(features.index, task_ids, id_key)
     missing = pos < 0
     if missing.any():
         raise AnnotationsError(f"features have no row for {_listing(task_ids[missing], 'task')}")
@@ -258,6 +286,16 @@ class Annotations:
         float64 ``(T, D)`` finite task covariates, row ``t`` for ``task_ids[t]``.
     feature_names : tuple of str or None
         Names of the D feature columns (defaults to ``"0".."D-1"``).
+    n_dropped : int
+        Answer rows dropped because their label was missing (``na_values``); reported by
+        :meth:`summary`.
+
+    Notes
+    -----
+    Ids and class names are normalized (:mod:`crowdzoo.data.normalize`): surrounding
+    whitespace is stripped, labels that are the same number (``"1"``, ``1``, ``1.0``) are one
+    class, ids are compared as strings (``1`` and ``"1"`` are one task). Two task ids, worker
+    ids or classes that normalize alike are refused here.
 
     Examples
     --------
@@ -286,6 +324,7 @@ class Annotations:
     gold: np.ndarray | None = None
     features: np.ndarray | None = None
     feature_names: tuple[str, ...] | None = None
+    n_dropped: int = 0
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -303,6 +342,9 @@ class Annotations:
         task_ids = _as_index("task_ids", self.task_ids)
         worker_ids = _as_index("worker_ids", self.worker_ids)
         classes = _as_index("classes", self.classes)
+        _check_keys_unique("task_ids", task_ids, id_key)
+        _check_keys_unique("worker_ids", worker_ids, id_key)
+        _check_keys_unique("classes", classes, label_key)
         if len(classes) < 2:
             raise AnnotationsError(
                 f"classes {classes.tolist()}: at least two classes are needed to aggregate"
@@ -369,6 +411,10 @@ class Annotations:
         set_(self, "gold", gold)
         set_(self, "features", features)
         set_(self, "feature_names", names)
+        n_dropped = int(self.n_dropped)
+        if n_dropped < 0:
+            raise AnnotationsError(f"n_dropped must be >= 0, got {n_dropped}")
+        set_(self, "n_dropped", n_dropped)
 
     # ------------------------------------------------------------------ sizes
 
@@ -414,6 +460,7 @@ class Annotations:
         worker: str = "worker",
         label: str = "label",
         classes: Sequence[Any] | pd.Index | None = None,
+        na_values: bool | str | Sequence[str] | None = None,
     ) -> Annotations:
         """Build from a long frame with one row per answer.
 
@@ -435,9 +482,18 @@ class Annotations:
         classes : sequence, optional
             The full class list in a fixed order (may contain classes nobody
             answered).  By default the sorted unique answer labels: sorted
-            numerically when every label parses as a number (``"-2" < "0" < "10"``),
+            numerically when every label is a number (``"-2" < "0" < "10"``),
             otherwise lexically by ``str()``.  Either way the class names keep the
-            type of the given values (strings stay strings, ints stay ints).
+            user's spelling (strings stay strings, ints stay ints) when a class is
+            spelled one way.
+        na_values : None, True, str or list of str
+            Missing-answer handling.  ``None`` (default): labels are values, whatever
+            they say (``"N/A"``, ``"NA"``, ``"None"``, ``"null"`` are classes like any
+            other), and NaN/None labels are errors.  ``True`` (pandas' default NA strings)
+            or a list of strings: labels that are NaN/None or, after stripping, one of
+            those strings are "no answer": the rows are dropped (counted in
+            :attr:`n_dropped` and the summary), and such gold labels mean "no gold".
+            Task and worker ids are never missing values.
 
         Returns
         -------
@@ -455,11 +511,11 @@ class Annotations:
 
         Notes
         -----
-        Labels, gold labels and task ids are compared as given, so keep their
-        dtypes consistent.  As a convenience, values that do not match are
-        retried by their ``str()`` form: integer gold labels (or feature-index
-        task ids) match string answer labels (or task ids) when ``str(1) == "1"``
-        -- but ``1`` never matches ``"01"``.  Nothing passed in is modified.
+        Ids and labels are normalized once, here (:mod:`crowdzoo.data.normalize`):
+        surrounding whitespace is stripped; labels that are the same number (``"1"``,
+        ``1``, ``1.0``, ``"1.0"``) are one class, in the answers, the gold and the
+        explicit ``classes`` alike; task and worker ids are compared as strings (``1``
+        and ``"1"`` are one task, ``"01"`` is another).  Nothing passed in is modified.
         """
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
@@ -476,20 +532,47 @@ class Annotations:
         if len(df) == 0:
             raise AnnotationsError("the answers frame is empty (no rows)")
         series = {c: _plain(df[c]) for c in cols}
-        for c in cols:
-            na = np.asarray(series[c].isna())
-            if na.any():
+        na = na_strings(na_values)
+        keep = np.ones(len(df), dtype=bool)
+        if na is not None:  # labels that mean "no answer": drop those rows
+            lab = series[label]
+            keep = ~(np.asarray(lab.isna()) | np.array(
+                [isinstance(v, str) and v.strip() in na for v in lab.tolist()], dtype=bool))
+            if not keep.any():
                 raise AnnotationsError(
-                    f"column {c!r} has NaN/None values at {_listing(df.index[na], 'row')}"
+                    f"every label is missing (na_values: {sorted(na)!r}): no answers left")
+        for c in cols:
+            isna = np.asarray(series[c].isna()) & keep
+            if isna.any():
+                hint = (" (drop those rows, or pass na_values to treat missing labels as no "
+                        "answer)" if c == label else " (every answer needs a task and a worker)")
+                raise AnnotationsError(
+                    f"column {c!r} has NaN/None values{hint} at {_listing(df.index[isna], 'row')}"
                 )
-        t_codes, task_ids = pd.factorize(series[task], sort=False)
-        w_codes, worker_ids = pd.factorize(series[worker], sort=False)
-        l_codes, l_uniques = pd.factorize(series[label], sort=False)
-        l_uniques = pd.Index(l_uniques)
+        index = df.index
+        if not keep.all():
+            series = {c: v[keep] for c, v in series.items()}
+            index = index[keep]
+        encoded = {c: encode_values(series[c], label_key if c == label else id_key)
+                   for c in cols}
+        for c in cols:
+            enc = encoded[c]
+            if "" in enc.keys:  # an empty or all-whitespace string
+                rows = index[enc.codes == enc.keys.index("")]
+                hint = (" (pass na_values=[''] to treat empty labels as no answer)"
+                        if c == label else "")
+                raise AnnotationsError(
+                    f"column {c!r} has empty values at {_listing(rows, 'row')}{hint}")
+        tasks, workers, labels = encoded[task], encoded[worker], encoded[label]
+        task_ids = pd.Index(tasks.names, dtype=object if _mixed(tasks.names) else None)
+        worker_ids = pd.Index(workers.names, dtype=object if _mixed(workers.names) else None)
+        l_codes = labels.codes
+        l_uniques = pd.Index(labels.names, dtype=object if _mixed(labels.names) else None)
 
         explicit = classes is not None
         if explicit:
             class_idx = _as_index("classes", classes)
+            _check_keys_unique("classes", class_idx, label_key)
             if len(class_idx) < 2:
                 raise AnnotationsError(
                     f"explicit classes {class_idx.tolist()}: at least two classes are "
@@ -498,29 +581,32 @@ class Annotations:
             remap = _lookup(class_idx, l_uniques)
             unknown = np.flatnonzero(remap < 0)
             if unknown.size:
-                rows = df.index[np.isin(l_codes, unknown)]
+                rows = index[np.isin(l_codes, unknown)]
                 raise AnnotationsError(
                     f"{_listing(l_uniques[unknown], 'label')} not among the classes "
                     f"{class_idx.tolist()} (at {_listing(rows, 'row')})"
                 )
         else:
-            class_idx = _sorted_classes(l_uniques)
+            order = _sorted_order(labels.keys)
+            class_idx = l_uniques.take(order)
             if len(class_idx) < 2:
                 raise AnnotationsError(
                     f"a single class {_py(class_idx[0])!r}: at least two classes are needed "
-                    "to aggregate (pass classes=[...] to declare the others)"
+                    "to aggregate (declare the others: classes=[...] in Python, --classes on "
+                    "the command line)"
                 )
-            remap = _lookup(class_idx, l_uniques)
+            remap = np.empty(len(order), dtype=np.int64)
+            remap[order] = np.arange(len(order))
 
         codes_gold = None
         if gold is not None:
-            codes_gold = _encode_gold(gold, task_ids, class_idx, explicit, task, label)
+            codes_gold = _encode_gold(gold, task_ids, class_idx, explicit, task, label, na_values)
         x, names = (None, None)
         if features is not None:
             x, names = _encode_features(features, task_ids)
         return cls(
-            task=t_codes,
-            worker=w_codes,
+            task=tasks.codes,
+            worker=workers.codes,
             label=remap[l_codes],
             task_ids=task_ids,
             worker_ids=worker_ids,
@@ -528,6 +614,7 @@ class Annotations:
             gold=codes_gold,
             features=x,
             feature_names=names,
+            n_dropped=int((~keep).sum()),
         )
 
     @classmethod
@@ -676,7 +763,9 @@ class Annotations:
             "Annotations summary",
             f"  tasks:    {t:,}",
             f"  workers:  {w:,}",
-            f"  answers:  {self.n_answers:,}",
+            f"  answers:  {self.n_answers:,}" + (
+                f" ({self.n_dropped:,} rows without a label dropped: na_values)"
+                if self.n_dropped else ""),
             f"  classes:  {k} (answers per class: {counts})",
             f"  answers per task:   min {_fmt_num(per_task.min())}"
             f" / median {_fmt_num(np.median(per_task))}"

@@ -150,8 +150,9 @@ class DigitsTask(NamedTuple):
 
     Attributes
     ----------
-    x_train, x_test : arrays (n, 64)
-        Pixel intensities scaled to [0, 1].
+    x_train, x_test : arrays (n, D)
+        Pixel intensities scaled to [0, 1]; the D <= 64 pixels that are not blank in every
+        training image.
     z_train, z_test : arrays of {0, 1}
         1 if the digit is 5-9, 0 if 0-4.
     pretrained_p : array (n_train,)
@@ -191,6 +192,10 @@ def digits_task(seed: int = 0, n_train: int = 1200) -> DigitsTask:
         raise ValueError(f"n_train must be between 10 and {len(x) - 10}, got {n_train}")
     x_tr, x_te, z_tr, z_te = train_test_split(x, z, train_size=n_train, stratify=z,
                                               random_state=seed)
+    # pixels blank in every training image carry nothing (and would raise
+    # ConstantFeatureWarning): drop them from both splits
+    used = ~np.all(x_tr == x_tr[:1], axis=0)
+    x_tr, x_te = x_tr[:, used], x_te[:, used]
     p = cross_val_predict(LogisticRegression(C=1.0, max_iter=5000), x_tr, z_tr, cv=5,
                           method="predict_proba")[:, 1]
     return DigitsTask(x_tr, x_te, z_tr, z_te, p)

@@ -10,7 +10,11 @@ A dataset folder ``<data_dir>/<name>/`` holds
   splits with features and gold but no crowd answers (see :func:`load_split`).
 
 Ids and labels of answers and gold are read as strings, so ids such as
-``"0001"`` keep their leading zeros; feature columns are read as float64.
+``"0001"`` keep their leading zeros, and nothing is read as missing: ``"N/A"``, ``"NA"``,
+``"None"``, ``"null"`` or an empty cell are values (pandas' default NA strings are off)
+unless ``na_values`` asks otherwise; they are then normalized as described in
+:mod:`crowdzoo.data.normalize`. Feature columns are read as float64 (there an empty cell or
+``"NA"`` is a missing number, and an error).
 
 The data directory is, in order: the ``data_dir`` argument, the environment
 variable ``CROWDZOO_DATA_DIR``, ``../shared/data`` relative to the working
@@ -29,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .annotations import Annotations, AnnotationsError
+from .normalize import DEFAULT_NA_VALUES
 
 __all__ = [
     "DEFAULT_DATA_DIR_ENV",
@@ -39,6 +44,9 @@ __all__ = [
 ]
 
 DEFAULT_DATA_DIR_ENV = "CROWDZOO_DATA_DIR"
+
+#: pandas' default NA strings: missing numbers in a features file
+_PANDAS_NA = DEFAULT_NA_VALUES
 
 PathLike = str | os.PathLike[str]
 
@@ -52,7 +60,10 @@ def _read_features(path: PathLike, task: str = "task") -> pd.DataFrame:
             f"features file {str(path)!r} has no task column {task!r}; "
             f"available columns: {list(header)}"
         )
-    frame = pd.read_csv(path, dtype={tcol: str})
+    # the task column is ids (never missing values); the other columns are numbers, where
+    # pandas' NA strings are missing numbers (and an error later)
+    frame = pd.read_csv(path, dtype={tcol: str}, keep_default_na=False,
+                        na_values={c: list(_PANDAS_NA) for c in header if c != tcol})
     if frame[tcol].isna().any():
         rows = frame.index[frame[tcol].isna().to_numpy()]
         raise AnnotationsError(
@@ -70,8 +81,8 @@ def _read_features(path: PathLike, task: str = "task") -> pd.DataFrame:
 
 
 def _read_gold(path: PathLike) -> pd.DataFrame:
-    """Read a gold CSV with every column as strings."""
-    return pd.read_csv(path, dtype=str)
+    """Read a gold CSV with every column as strings (no value is read as missing)."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
 def read_csv(
@@ -82,6 +93,7 @@ def read_csv(
     worker: str = "worker",
     label: str = "label",
     classes: Sequence[Any] | pd.Index | None = None,
+    na_values: bool | str | Sequence[str] | None = None,
     **read_csv_kwargs: Any,
 ) -> Annotations:
     """Read answers from a long CSV file (one row per answer).
@@ -103,10 +115,16 @@ def read_csv(
         Column names in the answers file.
     classes : sequence, optional
         Full class list in a fixed order (see :meth:`Annotations.from_frame`).
+    na_values : None, True, str or list of str
+        Labels that mean "no answer" (see :meth:`Annotations.from_frame`); the answers
+        and gold files are read with no NA strings at all, so by default ``"N/A"``,
+        ``"NA"``, ``"None"`` and empty cells are plain values.  ``True`` selects
+        pandas' default NA strings (empty cells included).
     **read_csv_kwargs
         Passed to :func:`pandas.read_csv` for the answers file only (e.g.
-        ``sep=";"``).  ``dtype`` defaults to ``str``.  Read gold or features
-        in other formats yourself and pass the pandas objects.
+        ``sep=";"``).  ``dtype`` defaults to ``str`` and ``keep_default_na`` to
+        False.  Read gold or features in other formats yourself and pass the pandas
+        objects.
 
     Returns
     -------
@@ -117,7 +135,7 @@ def read_csv(
     AnnotationsError
         See :meth:`Annotations.from_frame`.
     """
-    kwargs = {"dtype": str, **read_csv_kwargs}
+    kwargs = {"dtype": str, "keep_default_na": False, **read_csv_kwargs}
     df = pd.read_csv(path, **kwargs)
     if isinstance(gold, str | os.PathLike):
         gold = _read_gold(gold)
@@ -131,6 +149,7 @@ def read_csv(
         worker=worker,
         label=label,
         classes=classes,
+        na_values=na_values,
     )
 
 

@@ -106,11 +106,18 @@ def simulate(model, n_tasks: int = 1000, n_workers: int = 30, n_classes: int = 3
     else:
         task, worker = (np.asarray(a, np.int32) for a in design)
         n_tasks, n_workers = int(task.max()) + 1, int(worker.max()) + 1
-    feats = None if features is None else jnp.asarray(features, jnp.float32)
+    feats = center = scale = None
+    if features is not None:  # as crowd_data does: standardized in float64, then cast
+        from .features import feature_scaling, standardize_features
+
+        center, scale = feature_scaling(np.asarray(features, np.float64))
+        feats = jnp.asarray(standardize_features(features, center, scale), jnp.float32)
+        center, scale = jnp.asarray(center, jnp.float32), jnp.asarray(scale, jnp.float32)
     data = CrowdData(
         task=jnp.asarray(task, jnp.int32), worker=jnp.asarray(worker, jnp.int32), label=None,
         gold=jnp.full(n_tasks, -1, jnp.int32), features=feats,
         n_tasks=n_tasks, n_workers=n_workers, n_classes=n_classes,
+        feature_center=center, feature_scale=scale,
     )
     fixed = {k: jnp.asarray(v) for k, v in (params or {}).items()}
     program = numpyro.handlers.substitute(model, data=fixed)

@@ -31,6 +31,7 @@ import pandas as pd
 
 __all__ = [
     "CompareResult",
+    "MIN_LOO_DRAWS",
     "PARETO_K_BAD",
     "calibration_curve",
     "compare_models",
@@ -41,6 +42,10 @@ __all__ = [
     "loo",
     "pareto_k_summary",
 ]
+
+#: fewest posterior draws (chains x draws) PSIS-LOO can use: ArviZ fits a generalized Pareto
+#: to the largest S/5 importance weights when S * r_eff <= 225 and needs at least 5 of them
+MIN_LOO_DRAWS = 25
 
 #: Pareto k above which a PSIS-LOO term is unreliable (Vehtari et al. 2024, for S >~ 2000
 #: draws the threshold is min(1 - 1/log10(S), 0.7); we report against 0.7)
@@ -164,12 +169,17 @@ def loo(fit, pointwise: bool = True):
 
     Returns ArviZ's ``ELPDData`` (``elpd``, ``se``, ``p``, ``pareto_k`` per task).
     """
-    import numpyro  # noqa: F401  (numpyro before arviz)
     import arviz as az
+    import numpyro  # noqa: F401  (numpyro before arviz)
 
     if not fit.has_draws:
         raise ValueError(f"LOO needs posterior draws; {fit.model.name} was fitted by "
                          f"{fit.method!r} (use method='nuts')")
+    shape = next(iter(fit.samples.values())).shape[:2]
+    if shape[0] * shape[1] < MIN_LOO_DRAWS:
+        raise ValueError(f"PSIS-LOO needs at least {MIN_LOO_DRAWS} posterior draws in total "
+                         f"(chains x draws); {fit.model.name} has {shape[0]} x {shape[1]} = "
+                         f"{shape[0] * shape[1]}")
     with warnings.catch_warnings():
         # ArviZ warns when some Pareto k are high; we report them in pareto_k_summary
         warnings.simplefilter("ignore", UserWarning)
@@ -256,8 +266,8 @@ def compare_models(
     -------
     CompareResult
     """
-    import numpyro  # noqa: F401
     import arviz as az
+    import numpyro  # noqa: F401
 
     from ..models import get_model
     from .runner import fit as run_fit

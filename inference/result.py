@@ -374,6 +374,11 @@ class Fit:
         if not np.isfinite(features).all():
             raise ValueError("features have NaN/inf values in rows "
                              f"{list(np.flatnonzero(~np.isfinite(features).all(1))[:5])}")
+        if getattr(self.data, "feature_scale", None) is not None:
+            # the training standardization, in float64 with the same statistics (data layer)
+            from ..data.features import feature_scaling, standardize_features
+
+            features = standardize_features(features, *feature_scaling(self.annotations.features))
         x = jnp.asarray(features, jnp.float32)
         if self.has_draws:
             probs = jax.vmap(lambda p: hook(p, x, self.data))(self._flat()).mean(0)

@@ -11,12 +11,12 @@ from .biased_worker import BiasedWorker
 from .community import Community
 from .core import CrowdData, crowd_data, marginalize
 from .dawid_skene import DawidSkene
+from .difficulty import DifficultyAdaptive, DifficultyFixed
 from .glad import GLAD
 from .honest_worker import HonestWorker
 from .majority_vote import MajorityVote
 from .one_coin import OneCoin
 from .raykar import Raykar
-from .difficulty import DifficultyAdaptive, DifficultyFixed
 from .yan import Yan
 
 __all__ = [

@@ -18,8 +18,11 @@ them like any other parameter; there is no extra dependency, and both networks a
 lines.
 
 Features are standardized with the mean and standard deviation of the *training* features
-(``standardize=True``, the default; the real datasets ship unscaled features). The same
-statistics are applied to new items in ``predict_proba``.
+(``standardize=True``, the default; the real datasets ship unscaled features). The data layer
+does it in float64 before the float32 cast (:mod:`crowdzoo.data.features`: ``x + 1.7e9`` or
+``x * 1e20`` survive), and ``Fit.predict_proba`` applies the same float64 transform, with the
+same statistics, to new items. With ``standardize=False`` the classifier sees the raw
+features (in float32).
 """
 
 from __future__ import annotations
@@ -64,8 +67,23 @@ class Classifier:
         raise NotImplementedError
 
     def prepare(self, train: jax.Array, x: jax.Array) -> jax.Array:
-        """The classifier's input: ``x`` standardized with the training statistics."""
+        """The classifier's input from raw features: ``x`` standardized like ``train``."""
         return standardize(train, x) if self.standardize else x
+
+    def inputs(self, data, x: jax.Array | None = None) -> jax.Array:
+        """The classifier's input for rows ``x`` of ``data``'s features (default: all).
+
+        ``x`` is in the representation of ``data.features``: standardized in float64 by
+        the data layer when ``data.feature_scale`` is set (then ``standardize=False``
+        undoes it: ``x * scale + center``), raw otherwise (simulated data: standardized
+        here with the statistics of ``data.features``).
+        """
+        x = data.features if x is None else x
+        if getattr(data, "feature_scale", None) is None:
+            return self.prepare(data.features, x)
+        if self.standardize:
+            return x
+        return x * data.feature_scale + data.feature_center
 
     def sample(self, n_features: int, n_classes: int) -> dict:
         """NumPyro sample statements of the weights (Normal priors)."""
@@ -132,11 +150,16 @@ class Classifier:
         if bad.any():
             raise ValueError(f"resp rows must be probabilities (non-negative, summing to 1); "
                              f"not so in {rows(bad)}")
+        if self.standardize:  # in float64, with the training statistics, then cast
+            from ..data.features import feature_scaling, standardize_features
+
+            center, scale = feature_scaling(train)
+            train = standardize_features(train, center, scale)
+            new = standardize_features(new, center, scale)
         train, resp = jnp.asarray(train, jnp.float32), jnp.asarray(resp, jnp.float32)
         new = jnp.asarray(new, jnp.float32)
-        params = self.fit(self.prepare(train, train), resp, n_steps or self.train_steps)
-        return np.asarray(jnp.exp(self.log_prob(params, self.prepare(train, new),
-                                                resp.shape[1])))
+        params = self.fit(train, resp, n_steps or self.train_steps)
+        return np.asarray(jnp.exp(self.log_prob(params, new, resp.shape[1])))
 
     def _key(self):
         return (type(self), tuple(sorted(vars(self).items())))

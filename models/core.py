@@ -48,9 +48,15 @@ class CrowdData:
     gold : int32 array (T,)
         Gold class of each task, ``-1`` where there is none.
     features : float array (T, D) or None
-        Task covariates, for the learning-from-crowds models.
+        Task covariates, for the learning-from-crowds models. When ``feature_scale`` is set
+        (data built by :func:`crowd_data`) they are standardized: centred and scaled per
+        column in float64 before the float32 cast (:mod:`crowdzoo.data.features`); else
+        they are the raw features (the simulators).
     n_tasks, n_workers, n_classes : int
         Sizes (static).
+    feature_center, feature_scale : float arrays (D,) or None
+        The training statistics of the standardization: raw features are
+        ``features * feature_scale + feature_center``; scale 0 marks a constant column.
     """
 
     task: jax.Array
@@ -63,6 +69,8 @@ class CrowdData:
     n_classes: int = dataclasses.field(metadata={"static": True})
     #: whether the answers are grouped by task in increasing order (faster segment sums)
     tasks_sorted: bool = dataclasses.field(default=False, metadata={"static": True})
+    feature_center: jax.Array | None = None
+    feature_scale: jax.Array | None = None
 
     @property
     def n_answers(self) -> int:
@@ -89,6 +97,12 @@ def crowd_data(annotations, *, use_gold: bool = True) -> CrowdData:
     if gold is None:
         gold = np.full(annotations.n_tasks, -1, dtype=np.int32)
     feats = annotations.features
+    center = scale = None
+    if feats is not None:  # standardize in float64 before the float32 cast
+        from ..data.features import feature_scaling, standardize_features
+
+        center, scale = feature_scaling(feats)
+        feats = standardize_features(feats, center, scale)
     task = np.asarray(annotations.task)
     return CrowdData(
         task=jnp.asarray(annotations.task, dtype=jnp.int32),
@@ -100,6 +114,8 @@ def crowd_data(annotations, *, use_gold: bool = True) -> CrowdData:
         n_workers=int(annotations.n_workers),
         n_classes=int(annotations.n_classes),
         tasks_sorted=bool(task.size == 0 or np.all(np.diff(task) >= 0)),
+        feature_center=None if center is None else jnp.asarray(center, dtype=jnp.float32),
+        feature_scale=None if scale is None else jnp.asarray(scale, dtype=jnp.float32),
     )
 
 

@@ -98,18 +98,40 @@ class FeatureModel(CrowdModel):
                 f"{self.name} is binary (2 classes) but the data have {data.n_classes} classes; "
                 f"for K classes use {self.multiclass_alternative}"
             )
+        scale = getattr(data, "feature_scale", None)
+        if scale is not None and not isinstance(scale, jax.core.Tracer):
+            import warnings
+
+            import numpy as np
+
+            from ..data.features import ConstantFeatureWarning
+
+            constant = np.flatnonzero(np.asarray(scale) == 0)
+            if constant.size:
+                shown = ", ".join(map(str, constant[:10])) + (", ..." if constant.size > 10
+                                                              else "")
+                warnings.warn(
+                    f"{constant.size} feature column(s) constant over the training tasks "
+                    f"(0-based position {shown}): they carry no information to "
+                    f"{self.name}'s classifier and are set to 0; drop them",
+                    ConstantFeatureWarning, stacklevel=3)
 
     def inputs(self, data: CrowdData) -> jax.Array:
         """Classifier inputs of the training tasks (standardized features)."""
-        return self.classifier.prepare(data.features, data.features)
+        return self.classifier.inputs(data)
 
     def classifier_log_prior(self, params: Params, data: CrowdData) -> jax.Array:
         """``log p(z_t = k | x_t, w)``, (T, K)."""
         return self.classifier.log_prob(params, self.inputs(data), data.n_classes)
 
     def predict_proba(self, params: Params, features: jax.Array, data: CrowdData) -> jax.Array:
-        """``p(z = k | x, w)`` for new items (standardized with the training statistics)."""
-        x = self.classifier.prepare(data.features, jnp.asarray(features, jnp.float32))
+        """``p(z = k | x, w)`` for new items.
+
+        ``features`` are in the representation of ``data.features``: standardized with the
+        training statistics (``Fit.predict_proba`` does it in float64) when the data carry
+        them, raw otherwise.
+        """
+        x = self.classifier.inputs(data, jnp.asarray(features, jnp.float32))
         return jnp.exp(self.classifier.log_prob(params, x, data.n_classes))
 
     def task_stats(self, params: Params, data: CrowdData):

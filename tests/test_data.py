@@ -165,15 +165,18 @@ def test_gold_coding(df):
     assert ann3.gold_series().empty
 
 
-def test_gold_matches_by_string_form():
+def test_gold_matches_by_number():
+    # labels that are the same number are the same class (crowdzoo.data.normalize)
     d = frame([("a", "w", "0"), ("a", "v", "1"), ("b", "w", "1")])
     ann = Annotations.from_frame(d, gold=pd.Series({"a": 1, "b": 0}))
     assert ann.gold.tolist() == [1, 0]
     d_int = frame([("a", "w", 0), ("a", "v", 1), ("b", "w", 1)])
     ann = Annotations.from_frame(d_int, gold=pd.Series({"a": "1", "b": "0"}))
     assert ann.gold.tolist() == [1, 0]
-    with pytest.raises(AnnotationsError, match="'01'"):
-        Annotations.from_frame(d_int, gold=pd.Series({"a": "01"}))
+    ann = Annotations.from_frame(d_int, gold=pd.Series({"a": "01", "b": " 0.0 "}))
+    assert ann.gold.tolist() == [1, 0]
+    with pytest.raises(AnnotationsError, match="'x'"):
+        Annotations.from_frame(d_int, gold=pd.Series({"a": "x"}))
 
 
 def test_features_aligned_to_task_order(df):
