@@ -56,9 +56,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from crowdzoo.models import DawidSkene, OneCoin
 
 import crowdzoo
-from crowdzoo.models import DawidSkene
 
 RESULTS = Path(__file__).resolve().parent / "results" / "accuracy.md"
 
@@ -134,6 +134,7 @@ MODELS: list[tuple[str, Callable]] = [
     ("majority_vote", zoo("majority_vote")),
     ("crowdkit MajorityVote", crowdkit("MajorityVote")),
     ("one_coin", zoo("one_coin")),
+    ("one_coin (flat prior)", zoo(OneCoin(accuracy_prior=(1.0, 1.0), class_prior=1.0))),
     ("crowdkit OneCoinDawidSkene", crowdkit("OneCoinDawidSkene", n_iter=100)),
     ("dawid_skene", zoo("dawid_skene")),
     ("dawid_skene (flat prior)", zoo(DawidSkene(confusion_prior=1.0, class_prior=1.0))),
@@ -172,7 +173,9 @@ NOTES = [
     "crowdzoo `dawid_skene` = MAP by EM with its default priors (confusion rows "
     "Dirichlet(diag 3, off 1.5), class frequencies Dirichlet(2)); `(flat prior)` = "
     "`DawidSkene(confusion_prior=1.0, class_prior=1.0)`, the maximum-likelihood EM of the "
-    "paper and of Crowd-Kit. `one_coin` uses its default Beta(3, 2) accuracy prior. crowdzoo "
+    "paper and of Crowd-Kit. `one_coin` uses its default Beta(3, 2) accuracy prior; `one_coin "
+    "(flat prior)` = `OneCoin(accuracy_prior=(1, 1), class_prior=1.0)`, Crowd-Kit's likelihood "
+    "(benchmarks/one_coin_parity.py compares the two fixed points). crowdzoo "
     "MAP runs to its default tolerance (1e-6 change of the log posterior per answer, at most "
     "500 iterations); Crowd-Kit runs with its defaults (tol 1e-5 on the ELBO per answer) and "
     "n_iter=100.",
