@@ -154,15 +154,23 @@ def encode_values(values: pd.Series, key: Callable[[Any], Any]) -> Encoded:
     """Code ``values`` (no missing values) by ``key``; names per :func:`_name`.
 
     Homogeneous columns (all strings, all ints, ...) are factorized first and keyed per
-    distinct value; mixed columns are keyed value by value (Python treats ``1 == 1.0 ==
-    True`` as equal, so a raw factorize would merge them before the key is taken).
+    distinct value (all-string ids: one vectorized strip); mixed columns are keyed value by
+    value (Python treats ``1 == 1.0 == True`` as equal, so a raw factorize would merge them
+    before the key is taken).
     """
     kind = pd.api.types.infer_dtype(values, skipna=False)
+    if kind == "string" and key is id_key:  # the common case, vectorized: names = keys
+        raw_codes, raw = pd.factorize(values, sort=False)
+        stripped = pd.Index(raw).str.strip()
+        key_codes, uniq = pd.factorize(stripped, sort=False)
+        names = uniq.to_numpy(dtype=object).tolist()
+        codes = np.asarray(key_codes, dtype=np.int64)[np.asarray(raw_codes, dtype=np.int64)]
+        return Encoded(codes, names, names)
     if kind in _HOMOGENEOUS:
         raw_codes, raw = pd.factorize(values, sort=False)
-        raw_values = list(raw)
+        raw_values = pd.Index(raw).to_numpy(dtype=object).tolist()
     else:
-        raw_values = values.tolist()
+        raw_values = values.to_numpy(dtype=object).tolist()
         raw_codes = np.arange(len(raw_values))
     raw_keys = [key(v) for v in raw_values]
     # group raw values by key, in order of first appearance of the key
@@ -170,9 +178,9 @@ def encode_values(values: pd.Series, key: Callable[[Any], Any]) -> Encoded:
     spellings: list[dict] = [dict() for _ in range(len(uniq))]
     all_str = [True] * len(uniq)
     for code, v in zip(key_codes.tolist(), raw_values, strict=True):
-        s = _spelling(v)
-        spellings[code].setdefault(s, None)
-        if s[0] != "str":
+        sp = _spelling(v)
+        spellings[code].setdefault(sp, None)
+        if sp[0] != "str":
             all_str[code] = False
     keys = list(uniq)
     names = [_name(k, sp, a) for k, sp, a in zip(keys, spellings, all_str, strict=True)]
@@ -182,4 +190,17 @@ def encode_values(values: pd.Series, key: Callable[[Any], Any]) -> Encoded:
 
 def key_index(values: Iterable[Any], key: Callable[[Any], Any]) -> pd.Index:
     """Return the keys of ``values`` as an object Index (for lookups by key)."""
-    return pd.Index([key(v) for v in values], dtype=object)
+    idx = values if isinstance(values, pd.Index) else pd.Index(values)
+    if key is id_key:  # vectorized for the common id types
+        kind = pd.api.types.infer_dtype(idx, skipna=False)
+        if kind == "string":
+            return pd.Index(idx.str.strip().to_numpy(dtype=object), dtype=object)
+        if kind == "integer":
+            return pd.Index(idx.astype(str).to_numpy(dtype=object), dtype=object)
+    kind = pd.api.types.infer_dtype(idx, skipna=False)
+    if kind in _HOMOGENEOUS:  # key each distinct value once
+        codes, uniq = pd.factorize(idx, sort=False)
+        keys = np.empty(len(uniq), dtype=object)
+        keys[:] = [key(v) for v in pd.Index(uniq).to_numpy(dtype=object).tolist()]
+        return pd.Index(keys[codes], dtype=object)
+    return pd.Index([key(v) for v in idx.to_numpy(dtype=object).tolist()], dtype=object)
