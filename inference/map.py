@@ -30,8 +30,9 @@ from jax.flatten_util import ravel_pytree
 from numpyro.distributions.transforms import biject_to
 from numpyro.infer.util import log_density
 
-__all__ = ["MapKernel", "MapResult", "em_kernel", "lbfgs_kernel", "log_posterior", "log_prior",
-           "param_supports", "run_em", "run_lbfgs", "run_map", "run_map_jit", "run_squarem"]
+__all__ = ["MapFit", "MapKernel", "MapResult", "em_kernel", "lbfgs_kernel", "log_posterior",
+           "log_prior", "map_program", "param_supports", "run_em", "run_lbfgs", "run_map",
+           "run_map_jit", "run_squarem"]
 
 
 class MapResult(NamedTuple):
@@ -217,6 +218,63 @@ def run_map_jit(model, params0, data, tol, max_iter: int, param_tol, algorithm: 
     else:
         kernel = em_kernel(model, data, squarem=algorithm == "squarem")
     return run_map(kernel, params0, data.n_answers, tol, max_iter, param_tol)
+
+
+class MapFit(NamedTuple):
+    """Output of :func:`map_program`: the MAP and the label posterior at it.
+
+    Attributes
+    ----------
+    result : MapResult
+        Parameters, history, iterations, convergence.
+    logits : (T, K)
+        Posterior logits of the true labels at the returned parameters.
+    per_task : (T,)
+        Per-task log-likelihood at the returned parameters.
+    """
+
+    result: MapResult
+    logits: jax.Array
+    per_task: jax.Array
+
+
+@partial(jax.jit, static_argnames=("model", "max_iter", "algorithm", "try_gold"))
+def map_program(model, params0, data, tol, max_iter: int, param_tol, algorithm: str,
+                try_gold: bool = False) -> MapFit:
+    """The whole MAP fit as one compiled program (a cold fit compiles once).
+
+    ``params0=None`` starts from ``model.init_params(data)`` (inside the program). With
+    ``try_gold`` (an EM model and gold labels) a second start — one M-step from the gold tasks
+    alone, uniform elsewhere: where the gold points — runs alongside (vectorized) and the
+    start with the higher final log posterior wins, so a few gold tasks break the symmetry
+    between a labelling and its mirror image. The label posterior at the result is returned
+    too.
+    """
+    if params0 is None:
+        params0 = model.init_params(data)
+    params0 = jax.tree.map(jnp.asarray, params0)
+    if algorithm == "lbfgs":
+        kernel = lbfgs_kernel(model, data)
+    else:
+        kernel = em_kernel(model, data, squarem=algorithm == "squarem")
+
+    def one(p0):
+        return run_map(kernel, p0, data.n_answers, tol, max_iter, param_tol)
+
+    if try_gold:
+        K = data.n_classes
+        resp = jnp.where(data.gold[:, None] >= 0, jax.nn.one_hot(data.gold, K), 1.0 / K)
+        from_gold = model.em_update(params0, resp, data)
+        from_gold = jax.tree.map(lambda a, b: jnp.asarray(a, jnp.result_type(b)), from_gold,
+                                 params0)
+        both = jax.vmap(one)(jax.tree.map(lambda a, b: jnp.stack([a, b]), params0, from_gold))
+        last = jax.vmap(lambda h, n: h[jnp.maximum(n - 1, 0)])(both.history, both.n_iter)
+        pick = jnp.argmax(jnp.where(jnp.isfinite(last), last, -jnp.inf))
+        res = jax.tree.map(lambda a: a[pick], both)
+    else:
+        res = one(params0)
+    m = model.log_likelihood(res.params, data)
+    return MapFit(res, m.logits, m.per_task)
 
 
 def run_em(model, params0, data, tol, max_iter: int, param_tol=1e-5) -> MapResult:

@@ -64,7 +64,8 @@ class Fit:
     """
 
     def __init__(self, model, method, annotations, data, *, params=None, samples=None,
-                 sample_stats=None, loss_history=None, task_probs=None, diagnostics=None):
+                 sample_stats=None, loss_history=None, task_probs=None, per_task_loglik=None,
+                 diagnostics=None):
         self.model = model
         self.method = method
         self.annotations = annotations
@@ -79,7 +80,7 @@ class Fit:
             params = {k: v.mean(axis=(0, 1)) for k, v in samples.items()}
         self.params = params or {}
         self._task_probs = task_probs
-        self._per_task_loglik = None
+        self._per_task_loglik = per_task_loglik
 
     # --- draws -------------------------------------------------------------------------
     @property
