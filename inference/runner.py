@@ -16,8 +16,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..models import CrowdModel, crowd_data, get_model
+from . import diagnostics
+from .diagnostics import ConvergenceWarning
 from .result import Fit
-from .map import run_em, run_lbfgs, run_squarem
+from .map import interior_point, run_em, run_lbfgs, run_squarem
 
 __all__ = ["fit", "ConvergenceWarning", "PseudoPosteriorWarning", "METHODS"]
 
@@ -44,10 +46,6 @@ _OPTIONS = {
         "chain_method": None,
     },
 }
-
-
-class ConvergenceWarning(UserWarning):
-    """An iterative fit stopped at its iteration cap before meeting its tolerance."""
 
 
 class PseudoPosteriorWarning(UserWarning):
@@ -165,6 +163,7 @@ def fit(
         result = _fit_nuts(model, cdata, annotations, opts, key, progress)
     result.elapsed = time.perf_counter() - start
     result.seed = seed
+    diagnostics.warn_if_unconverged(result)
     return result
 
 
@@ -244,7 +243,7 @@ def _fit_svi(model, cdata, annotations, opts, key, progress) -> Fit:
     init = init_to_median()
     if opts["init_from_map"]:
         point, *_ = _map_point(model, cdata, annotations)
-        init = init_to_value(values={k: jnp.asarray(v) for k, v in point.items()})
+        init = init_to_value(values=interior_point(model, point, cdata))
     guide_opt = opts["guide"]
     if guide_opt == "normal":
         guide = AutoNormal(model, init_loc_fn=init, init_scale=opts["init_scale"])
@@ -285,7 +284,7 @@ def _fit_nuts(model, cdata, annotations, opts, key, progress) -> Fit:
     map_history = None
     if opts["init_from_map"]:
         point, map_history, *_ = _map_point(model, cdata, annotations)
-        init = init_to_value(values={k: jnp.asarray(v) for k, v in point.items()})
+        init = init_to_value(values=interior_point(model, point, cdata))
     chains = int(opts["num_chains"])
     chain_method = opts["chain_method"]
     if chain_method is None:

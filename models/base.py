@@ -97,6 +97,9 @@ class CrowdModel:
 
     # --- optional ----------------------------------------------------------------------
     em_update = None  #: ``em_update(params, resp, data) -> params`` where available
+    #: ``relabel_draws(samples) -> samples``: for a model with exchangeable components
+    #: (communities), give every posterior draw the same labelling (the Fit applies it)
+    relabel_draws = None
 
     def init_params(self, data: CrowdData, annotations=None) -> Params:
         """A starting point for MAP: one M-step from the soft majority vote, where available.
