@@ -146,7 +146,7 @@ def convergence_table(fit) -> pd.DataFrame:
         row["ess_tail"] = float(np.nanmin(et)) if np.isfinite(et).any() else np.nan
         row["worst"] = _element_label(str(name), post[name], worst)
         # draws that never move (every transition rejected): r_hat / ESS are NaN or bogus
-        row["stuck"] = bool(draws > 1 and float(post[name].std(("chain", "draw")).max()) == 0)
+        row["stuck"] = bool(draws > 1 and float(post[name].std("draw").max()) == 0)
         rows.append(row)
     table = pd.DataFrame(rows).set_index("parameter")
     if is_mcmc:

@@ -191,7 +191,7 @@ def test_nuts_mixes_and_predicts(features):
                    features=features[:150], params=truth, seed=5)
     fit = crowdzoo.fit(model, sim.annotations, method="nuts", num_warmup=300, num_samples=300,
                        num_chains=4)
-    conv = fit.convergence()
+    conv = fit.convergence().attrs
     assert conv["max_r_hat"] <= 1.01 and conv["divergences"] == 0
     probs = fit.predict_proba(features[:4])
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
