@@ -11,11 +11,7 @@ naming the worst parameters and what to do (Vehtari, Gelman, Simpson, Carpenter 
 2021). After SVI, whose draws come from the fitted guide (independent, so ``r_hat`` and ESS
 say nothing about the fit), it warns when the ELBO was still rising over the last tenth of
 the steps (more steps needed). :func:`convergence_table` is the per-parameter table behind
-:meth:`Fit.convergence`.
-
-:func:`default_progress` decides whether progress bars are shown when ``progress`` is not
-given: in a terminal and in a Jupyter kernel, not when stderr is a pipe or a file (logs, CI),
-unless ``$CROWDZOO_PROGRESS`` says otherwise.
+:meth:`Fit.convergence`. (Progress bars: :mod:`crowdzoo.inference.progress`.)
 
 References
 ----------
@@ -28,8 +24,6 @@ References
 
 from __future__ import annotations
 
-import os
-import sys
 import warnings
 
 import numpy as np
@@ -41,7 +35,6 @@ __all__ = [
     "R_HAT_MAX",
     "convergence_problems",
     "convergence_table",
-    "default_progress",
     "warn_if_unconverged",
 ]
 
@@ -59,36 +52,6 @@ class ConvergenceWarning(UserWarning):
     MCMC chains that disagree, too few effective draws, divergent transitions, an SVI
     objective still improving, or a MAP that hit its iteration cap.
     """
-
-
-# --- progress ----------------------------------------------------------------------------
-def _in_jupyter_kernel() -> bool:
-    """Whether this process is an IPython kernel (Jupyter, VS Code, Colab)."""
-    ipython = sys.modules.get("IPython")
-    if ipython is None:
-        return False
-    try:
-        shell = ipython.get_ipython()
-    except Exception:  # pragma: no cover - IPython half-imported
-        return False
-    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
-
-
-def default_progress() -> bool:
-    """Whether to show progress bars when the caller did not say.
-
-    ``$CROWDZOO_PROGRESS`` (``1`` / ``0``) decides when set; otherwise bars are shown in a
-    terminal (stderr is a TTY) and in a Jupyter kernel (where stderr is not a TTY, but the
-    user watches the cell), and not when stderr goes to a pipe or a file.
-    """
-    env = os.environ.get("CROWDZOO_PROGRESS", "").strip().lower()
-    if env in ("1", "true", "yes", "on"):
-        return True
-    if env in ("0", "false", "no", "off"):
-        return False
-    if _in_jupyter_kernel():
-        return True
-    return bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
 # --- the table ---------------------------------------------------------------------------

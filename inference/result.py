@@ -160,7 +160,7 @@ class Fit:
         self.method = method
         self.annotations = annotations
         self.data = data
-        if samples is not None and model.relabel_draws is not None:
+        if samples is not None:
             samples = model.relabel_draws(samples)  # exchangeable components: one labelling
         self.samples = samples
         self.sample_stats = sample_stats or {}
@@ -280,7 +280,7 @@ class Fit:
         return cache[which]
 
     def _compute_stats(self, which: str):
-        fn = getattr(self.model, f"{which}_stats")
+        fn = self.model.worker_stats if which == "worker" else self.model.task_stats
         if self.has_draws:
             flat = self._flat()
             out = jax.vmap(lambda p: fn(p, self.data))(flat)
@@ -615,12 +615,12 @@ class Fit:
         pandas.DataFrame
             Items x classes, rows sum to one.
         """
-        hook = getattr(self.model, "predict_proba", None)
-        if hook is None:
+        if not getattr(self.model, "has_classifier", False):  # baselines have no such flag
             raise TypeError(
                 f"model {self.model.name!r} has no classifier of task features; predict_proba "
                 f"needs a learning-from-crowds model such as 'raykar'"
             )
+        hook = self.model.predict_proba
         names = self.annotations.feature_names
         d = self.data.features.shape[1]
         if isinstance(features, pd.DataFrame):

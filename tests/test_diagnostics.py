@@ -11,7 +11,8 @@ import warnings
 import numpy as np
 import pytest
 from crowdzoo.data import simulate
-from crowdzoo.inference.diagnostics import ConvergenceWarning, default_progress
+from crowdzoo.inference.diagnostics import ConvergenceWarning
+from crowdzoo.inference.progress import default_progress
 from crowdzoo.models import Community
 
 import crowdzoo
@@ -165,11 +166,6 @@ def test_compare_flags_a_model_that_has_not_converged():
 
 
 def test_default_progress(monkeypatch):
-    monkeypatch.setenv("CROWDZOO_PROGRESS", "1")
-    assert default_progress() is True
-    monkeypatch.setenv("CROWDZOO_PROGRESS", "0")
-    assert default_progress() is False
-    monkeypatch.delenv("CROWDZOO_PROGRESS")
     monkeypatch.setattr(sys, "stderr", types.SimpleNamespace(isatty=lambda: False))
     monkeypatch.setitem(sys.modules, "IPython", None)
     assert default_progress() is False  # a pipe: no bars

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from crowdzoo.data import AnnotationsError, simulate
-from crowdzoo.inference import run_em
-from crowdzoo.models import REGISTRY, get_model
+from crowdzoo.inference.map import run_map_jit
+from crowdzoo.models import BASELINES, REGISTRY, get_model
 
 import crowdzoo
 
@@ -25,13 +25,14 @@ def tiny_crowd(model, seed=0):
 
 
 def _generative(name):
-    return not hasattr(REGISTRY[name], "closed_form")
+    return name in REGISTRY
 
 
 # Every registered model x every method it supports, on a tiny crowd; each case also checks
 # the ArviZ contract (every az.* call a user makes on fit.to_arviz() and on the CLI's
 # posterior.nc read back). The tiny SVI / NUTS runs are not converged (they warn: expected).
-CASES = [(n, m) for n in sorted(REGISTRY) for m in REGISTRY[n].methods]
+CASES = [(n, m) for n in sorted(REGISTRY) for m in REGISTRY[n].methods] + [
+    (n, "map") for n in sorted(BASELINES)]
 OPTS = {"map": {}, "svi": {"num_steps": 150, "num_draws": 50},
         "nuts": {"num_warmup": 30, "num_samples": 30, "num_chains": 2}}
 QUIET = [pytest.mark.filterwarnings("ignore::crowdzoo.inference.diagnostics.ConvergenceWarning"),
@@ -185,14 +186,26 @@ def test_reproducible_with_a_seed(method):
         assert np.abs(w[0] - w[2]).max() > 1e-4
 
 
-@pytest.mark.parametrize("name", [n for n in sorted(REGISTRY) if REGISTRY[n].em_update is not None])
+@pytest.mark.parametrize("name", [n for n in sorted(REGISTRY) if get_model(n).has_em])
 def test_em_compiles_once(name):
     """A second fit of equal-sized data with a fresh model object reuses the compiled EM."""
     ann = tiny_crowd(get_model(name)).annotations
     crowdzoo.fit(name, ann)
-    size = run_em._cache_size()
+    size = run_map_jit._cache_size()
     crowdzoo.fit(type(get_model(name))(), ann)
-    assert run_em._cache_size() == size
+    assert run_map_jit._cache_size() == size
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_models_are_immutable_values(name):
+    """Equal settings hash equal; the hash never changes with a fit; attributes are frozen."""
+    model = get_model(name)
+    before = hash(model)
+    assert hash(type(model)()) == before and type(model)() == model
+    crowdzoo.fit(model, tiny_crowd(model).annotations)
+    assert hash(model) == before
+    with pytest.raises(AttributeError, match="immutable"):
+        model.some_setting = 1
 
 
 def test_em_log_posterior_is_monotone(demo):

@@ -62,7 +62,7 @@ def test_kernel_shows_progress_and_no_tqdm_warning(small_env):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(
         "import crowdzoo\n"
-        "from crowdzoo.inference.diagnostics import default_progress\n"
+        "from crowdzoo.inference.progress import default_progress\n"
         "fit = crowdzoo.fit('one_coin', crowdzoo.data.load_demo())\n"
         "print('progress', default_progress())")]
     _execute(nb, timeout=300)
