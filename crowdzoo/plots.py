@@ -403,8 +403,10 @@ def plot_communities(fit, axes=None, *, annotate: bool = True) -> Any:
 
 
 def plot_rank_worst(fit, n: int = 6):
-    """Rank plots (arviz-plots ``plot_rank``) of the ``n`` parameter elements with the
-    largest r_hat: where to look when a NUTS fit has not converged.
+    """Rank plots (arviz-plots ``plot_rank``) of the ``n`` elements with the largest r_hat.
+
+    Where to look when a NUTS fit has not converged: chains in different modes show as
+    rank ECDFs on opposite sides of the diagonal.
 
     Returns
     -------

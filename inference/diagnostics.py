@@ -80,8 +80,8 @@ def convergence_table(fit) -> pd.DataFrame:
     ``min_ess_tail``, ``divergences``, ``num_chains``, ``num_draws``, ``converged`` and
     ``problems`` (sentences, empty when converged).
     """
-    import numpyro  # noqa: F401  (numpyro before arviz)
     import arviz as az
+    import numpyro  # noqa: F401  (numpyro before arviz)
 
     post = fit._posterior_dataset()
     chains, draws = int(post.sizes["chain"]), int(post.sizes["draw"])

@@ -117,7 +117,8 @@ def test_interior_point_keeps_the_simplex():
     from crowdzoo.inference.map import interior_point
     from crowdzoo.models import crowd_data, get_model
 
-    sim = simulate("dawid_skene", n_tasks=20, n_workers=4, n_classes=3, seed=0)
+    sim = simulate("dawid_skene", n_tasks=20, n_workers=4, n_classes=3, answers_per_task=2,
+                   seed=0)
     model = get_model("dawid_skene")
     data = crowd_data(sim.annotations)
     conf = np.zeros((4, 3, 3), np.float32)
@@ -142,6 +143,7 @@ def test_community_relabelling_undoes_a_permutation():
     samples["community_confusion"][1] = draws[1][:, perm]  # chain 1 in another labelling
     samples["community_prob"][1] = prob[1][:, perm]
     samples["community_confusion"][3, 10:20] = draws[3, 10:20][:, [1, 0, 2]]  # switch in a chain
+    samples["community_prob"][3, 10:20] = prob[3, 10:20][:, [1, 0, 2]]
     before = {k: v.copy() for k, v in samples.items()}
     out = Community(n_communities=M).relabel_draws(samples)
     np.testing.assert_allclose(out["community_confusion"], draws)

@@ -68,6 +68,7 @@ def test_conformance(name, method, tmp_path):
     check_arviz_calls(dt, method)
     if method != "map":  # the CLI writes posterior.nc for fits with draws
         import xarray as xr
+
         from crowdzoo.cli import write_posterior
 
         path = write_posterior(a, tmp_path / "posterior.nc")
