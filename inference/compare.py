@@ -176,7 +176,8 @@ def loo(fit, pointwise: bool = True):
     with warnings.catch_warnings():
         # ArviZ warns when some Pareto k are high; we report them in pareto_k_summary
         warnings.simplefilter("ignore", UserWarning)
-        return az.loo(fit.to_arviz(), pointwise=pointwise, var_name="answers")
+        return az.loo(fit.to_arviz(posterior_predictive=False), pointwise=pointwise,
+                      var_name="answers")
 
 
 def pareto_k_summary(elpd) -> dict:
@@ -297,7 +298,7 @@ def compare_models(
         name = model.name
         fits[name] = res
         row = {"model": name, "method": m, "seconds": seconds, **convergence_columns(res)}
-        if res.has_draws:
+        if res.has_draws and model.proper_likelihood:  # a pseudo-likelihood has no LOO
             elpd = loo(res)
             loos[name] = elpd
             row.update(elpd_loo=float(elpd.elpd), se=float(elpd.se), p_loo=float(elpd.p),

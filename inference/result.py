@@ -87,6 +87,11 @@ class CrowdTree(_datatree_base()):
             return None
         if parent is not None or name in children or "method" not in attrs:
             return None
+        if name == "log_likelihood" and attrs.get("pseudo_likelihood"):
+            return MissingGroupError(
+                f"LOO needs a likelihood of the answers: {attrs.get('model')}'s plugs in a "
+                f"statistic of the answers themselves (a pseudo-likelihood), so its fit has no "
+                f"log_likelihood group")
         return MissingGroupError(_MISSING_GROUP[name].format(method=attrs["method"].upper()))
 
     def __getattr__(self, name):
@@ -511,7 +516,7 @@ class Fit:
                               "worker_of_answer": np.asarray(a.worker, dtype=np.int32)},
         }
         dims.update(y=["answer"], task_of_answer=["answer"], worker_of_answer=["answer"])
-        if self.has_draws:
+        if self.has_draws and self.model.proper_likelihood:
             groups["log_likelihood"] = {"answers": self.log_likelihood()}
             dims["answers"] = ["task"]
         if self.sample_stats:
@@ -553,6 +558,8 @@ class Fit:
             children = {k: children[k] for k in order if k in children}
         tree = CrowdTree.from_dict(children)
         tree.attrs.update(version)
+        if not self.model.proper_likelihood:
+            tree.attrs["pseudo_likelihood"] = 1
         return tree
 
     def summary(self):

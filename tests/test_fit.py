@@ -65,7 +65,7 @@ def test_conformance(name, method, tmp_path):
         assert a.samples and all(v.shape[0] * v.shape[1] > 1 for v in a.samples.values())
     dt = a.to_arviz()
     check_tree(dt, a)
-    check_arviz_calls(dt, method)
+    check_arviz_calls(dt, method, loo=model.proper_likelihood)
     if method != "map":  # the CLI writes posterior.nc for fits with draws
         import xarray as xr
 
@@ -74,7 +74,8 @@ def test_conformance(name, method, tmp_path):
         path = write_posterior(a, tmp_path / "posterior.nc")
         with xr.open_datatree(path) as back:
             check_tree(back, a)
-            check_arviz_calls(back.load(), method, read_back=True)
+            check_arviz_calls(back.load(), method, read_back=True,
+                              loo=model.proper_likelihood)
 
 
 def check_tree(dt, fit):
@@ -83,7 +84,7 @@ def check_tree(dt, fit):
 
     ann, method = fit.annotations, fit.method
     groups = {"posterior", "posterior_predictive", "observed_data", "constant_data"}
-    groups |= {"log_likelihood"} if method != "map" else set()
+    groups |= {"log_likelihood"} if method != "map" and fit.model.proper_likelihood else set()
     groups |= {"sample_stats"} if method == "nuts" else set()
     assert set(dt.children) == groups
     for group in dt.children.values():
@@ -107,7 +108,7 @@ def check_tree(dt, fit):
     rep = dt["posterior_predictive"]["y"]
     assert rep.dims == ("chain", "draw", "answer") and rep.shape[-1] == ann.n_answers
     assert 0 <= int(rep.min()) and int(rep.max()) < ann.n_classes
-    if method != "map":
+    if "log_likelihood" in groups:
         ll = dt["log_likelihood"]["answers"]
         assert ll.dims[-1] == "task" and ll.shape[-1] == ann.n_tasks
         assert np.isfinite(ll.values).all()
@@ -133,7 +134,7 @@ def _plot(fn, dt, small=False, **kwargs):
         plt.close("all")
 
 
-def check_arviz_calls(dt, method, read_back=False):
+def check_arviz_calls(dt, method, read_back=False, loo=True):
     """Every az.* call a user makes, without arguments beyond the tree.
 
     Documented exceptions: a MAP fit has no draws (az.loo, az.compare and plot_khat say
@@ -149,7 +150,10 @@ def check_arviz_calls(dt, method, read_back=False):
         warnings.simplefilter("ignore")  # Pareto k, discrete-data and 1-draw NaN warnings
         for fn in (az.summary, az.rhat, az.ess, az.mcse):
             fn(dt)
-        if method == "map":
+        if not loo:  # a pseudo-likelihood (difficulty_fixed): no log_likelihood group
+            with pytest.raises((ValueError, TypeError), match="likelihood"):
+                az.loo(dt)
+        elif method == "map":
             with pytest.raises(ValueError, match="LOO needs posterior draws: fit with "
                                                  "method='nuts' or 'svi'"):
                 az.loo(dt)
