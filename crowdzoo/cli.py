@@ -220,13 +220,29 @@ def _describe_fit(fit) -> str:
     text = f"{fit.model.name} fitted by {how} in {fit.elapsed:.1f} s"
     if fit.method == "map" and "n_iter" in d:
         text += f"; {d['n_iter']} iterations, converged: {d['converged']}"
-    if fit.method == "nuts":
-        conv = fit.convergence()
-        text += (
-            f"; divergences: {conv['divergences']}, max r_hat: {conv['max_r_hat']:.3f}, "
-            f"min bulk ESS: {conv['min_ess_bulk']:.0f}"
-        )
+    if fit.has_draws:
+        conv = fit.convergence().attrs
+        if fit.method == "nuts":
+            text += (
+                f"; max r_hat {conv['max_r_hat']:.3f}, min ESS bulk {conv['min_ess_bulk']:.0f}"
+                f" / tail {conv['min_ess_tail']:.0f}, divergences: {conv['divergences']}"
+            )
+        else:
+            text += f"; final ELBO {d.get('final_elbo', float('nan')):.1f}"
+        if not conv["converged"]:
+            text += "\nNOT CONVERGED: " + "; ".join(conv["problems"])
     return text
+
+
+def _fit_quietly(*args, **kwargs):
+    """``crowdzoo.fit`` with its ConvergenceWarning held back (the CLI prints the numbers)."""
+    import warnings
+
+    import crowdzoo
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", crowdzoo.ConvergenceWarning)
+        return crowdzoo.fit(*args, **kwargs)
 
 
 def _worker_rows(fit, workers, truth=None) -> tuple[list[str], list[list[str]]]:
@@ -298,20 +314,6 @@ def write_posterior(fit, path: Path) -> Path | None:
     return path
 
 
-def _small_vars(dt, max_size: int) -> list[str]:
-    """Posterior variables with at most ``max_size`` values per draw (readable in a plot)."""
-    post = dt["posterior"].to_dataset()
-    out = []
-    for name, var in post.data_vars.items():
-        size = 1
-        for dim, n in var.sizes.items():
-            if dim not in ("chain", "draw"):
-                size *= n
-        if size <= max_size:
-            out.append(str(name))
-    return out
-
-
 def _save(fig, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
@@ -321,29 +323,28 @@ def _save(fig, path: Path) -> Path:
 
 
 def _write_plots(fit, out: Path) -> list[Path]:
-    """workers.png (when the model has worker accuracies); forest.png (draws); trace.png (nuts)."""
-    from .plots import plot_worker_accuracy
+    """The plots ArviZ does not draw, and rank plots where the chains mixed worst.
+
+    ``workers.png`` (accuracy per worker, sorted, intervals, answer counts), ``rank.png``
+    (NUTS: rank plots of the parameter elements with the largest r_hat),
+    ``difficulty.png`` (models with item difficulty), ``communities.png`` (community model).
+    """
+    import matplotlib.pyplot as plt
+
+    from .plots import plot_communities, plot_difficulty, plot_rank_worst, plot_worker_accuracy
 
     written = []
     if "accuracy" in fit.workers().columns:
         written.append(_save(plot_worker_accuracy(fit), out / "workers.png"))
-    if fit.has_draws:
-        import arviz as az
-        import matplotlib.pyplot as plt
-
-        dt = fit.to_arviz()
-        forest = _small_vars(dt, 100)
-        if forest:
-            pc = az.plot_forest(dt, var_names=forest, combined=True, backend="matplotlib")
-            pc.savefig(out / "forest.png", dpi=90)
-            plt.close(pc.viz["figure"].item())
-            written.append(out / "forest.png")
-        trace = _small_vars(dt, 10)
-        if fit.method == "nuts" and trace:
-            pc = az.plot_trace_dist(dt, var_names=trace, backend="matplotlib")
-            pc.savefig(out / "trace.png", dpi=90)
-            plt.close(pc.viz["figure"].item())
-            written.append(out / "trace.png")
+    if "difficulty" in fit.tasks().columns:
+        written.append(_save(plot_difficulty(fit), out / "difficulty.png"))
+    if "community_confusion" in fit.params:
+        written.append(_save(plot_communities(fit), out / "communities.png"))
+    if fit.method == "nuts":
+        pc = plot_rank_worst(fit, 6)
+        pc.savefig(out / "rank.png", dpi=90)
+        plt.close(pc.viz["figure"].item())
+        written.append(out / "rank.png")
     return written
 
 
@@ -387,7 +388,7 @@ def cmd_demo(args) -> int:
     print("crowdzoo demo: the bundled demo crowd, simulated from Dawid-Skene (truth known;")
     print("four workers answer at random, two answer 'cat' 90% of the time).\n")
     print(data.summary() + "\n")
-    fit = crowdzoo.fit("dawid_skene", data, method=args.method, seed=args.seed, **opts)
+    fit = _fit_quietly("dawid_skene", data, method=args.method, seed=args.seed, **opts)
     mv = crowdzoo.fit("majority_vote", data)
     print(_describe_fit(fit))
     print(
@@ -426,7 +427,7 @@ def cmd_fit(args) -> int:
     data = _read_answers(args)
     out = _outdir(args.out)
     print(data.summary() + "\n")
-    fit = crowdzoo.fit(model, data, method=args.method, seed=args.seed, use_gold=False, **opts)
+    fit = _fit_quietly(model, data, method=args.method, seed=args.seed, use_gold=False, **opts)
     print(_describe_fit(fit))
     if data.has_gold:
         gold = data.gold_series()
@@ -447,10 +448,13 @@ def cmd_fit(args) -> int:
 
 def cmd_compare(args) -> int:
     """``crowdzoo compare``: fit several models; print LOO and gold scores; write files."""
+    import warnings
+
     import numpy as np
 
     from .data import read_csv
     from .inference.compare import PARETO_K_BAD, compare_models
+    from .inference.diagnostics import ConvergenceWarning
 
     for what, path in (("answers", args.answers), ("gold", args.gold),
                        ("features", args.features)):
@@ -466,7 +470,10 @@ def cmd_compare(args) -> int:
         options = {"num_warmup": args.num_warmup, "num_samples": args.num_samples,
                    "num_chains": args.num_chains}
     start = time.perf_counter()
-    result = compare_models(data, names, method=args.method, seed=args.seed, **options)
+    with warnings.catch_warnings():
+        # the table marks a model that has not converged ("!"), with its r_hat, ESS, divergences
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        result = compare_models(data, names, method=args.method, seed=args.seed, **options)
     print(f"{data.n_tasks} tasks, {data.n_workers} workers, {data.n_answers} answers, "
           f"{data.n_classes} classes; method={args.method}"
           + (f" ({args.num_chains} chains x {args.num_samples} draws)" if args.method == "nuts"

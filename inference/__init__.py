@@ -2,7 +2,8 @@
 
 from .result import INTERVAL, Fit
 from .map import MapResult, log_posterior, log_prior, run_em, run_lbfgs, run_squarem
-from .runner import METHODS, ConvergenceWarning, PseudoPosteriorWarning, fit
+from .diagnostics import ConvergenceWarning
+from .runner import METHODS, PseudoPosteriorWarning, fit
 
 __all__ = [
     "INTERVAL",

@@ -30,8 +30,9 @@ from jax.flatten_util import ravel_pytree
 from numpyro.distributions.transforms import biject_to
 from numpyro.infer.util import log_density
 
-__all__ = ["MapFit", "MapKernel", "MapResult", "em_kernel", "lbfgs_kernel", "log_posterior",
-           "log_prior", "map_program", "param_supports", "run_em", "run_lbfgs", "run_map",
+__all__ = ["MapFit", "MapKernel", "MapResult", "em_kernel", "interior_point", "lbfgs_kernel",
+           "log_posterior", "log_prior", "map_program", "param_supports", "run_em", "run_lbfgs",
+           "run_map",
            "run_map_jit", "run_squarem"]
 
 
@@ -301,3 +302,35 @@ def param_supports(model, data) -> dict:
         for name, site in tr.items()
         if site["type"] == "sample" and not site["is_observed"]
     }
+
+
+def interior_point(model, params, data, bound: float = 8.0, mix: float = 1e-3) -> dict:
+    """``params`` moved off the boundary of their supports: a start for NUTS / SVI.
+
+    A MAP often sits on the boundary of a constrained support (a confusion-matrix entry of
+    ~1e-12 for an answer a worker never gave, under a Dirichlet(1) prior), which is minus
+    infinity in NUTS's unconstrained space: started there, every transition diverges and the
+    chains never move (all draws equal; PSIS-LOO then fails with "All tail values are the
+    same"). Simplex-valued sites are mixed with the uniform distribution (weight ``mix``:
+    every probability at least ``mix / K``); other constrained sites are clipped to
+    ``[-bound, bound]`` in the unconstrained space; unconstrained (real) sites are kept.
+    """
+    from numpyro.distributions import constraints
+
+    out = {}
+    for name, support in param_supports(model, data).items():
+        value = jnp.asarray(params[name])
+        base = support
+        while isinstance(base, constraints.independent):
+            base = base.base_constraint
+        if base is constraints.real:
+            out[name] = value
+        elif base is constraints.simplex:
+            k = value.shape[-1]
+            value = jnp.clip(value, 0.0, 1.0)
+            value = value / value.sum(-1, keepdims=True)
+            out[name] = (1.0 - mix) * value + mix / k
+        else:
+            transform = biject_to(support)
+            out[name] = transform(jnp.clip(transform.inv(value), -bound, bound))
+    return out

@@ -19,7 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..models import Baseline, CrowdModel, crowd_data, get_model
-from .map import map_program
+from . import diagnostics
+from .diagnostics import ConvergenceWarning
+from .map import interior_point, map_program
 from .progress import default_progress
 from .result import Fit
 from .samplers import run_nuts, run_svi
@@ -49,10 +51,6 @@ _OPTIONS = {
         "chain_method": None,
     },
 }
-
-
-class ConvergenceWarning(UserWarning):
-    """An iterative fit stopped at its iteration cap before meeting its tolerance."""
 
 
 class PseudoPosteriorWarning(UserWarning):
@@ -251,6 +249,7 @@ def fit(
         result = _fit_nuts(model, cdata, annotations, opts, key, progress)
     result.elapsed = time.perf_counter() - start
     result.seed = seed
+    diagnostics.warn_if_unconverged(result)
     return result
 
 
@@ -343,7 +342,8 @@ def _sampler_start(model, cdata, init_from_map: bool):
     """Where SVI / NUTS start: the MAP (one labelling of the classes) or the model's start."""
     if init_from_map:
         point, history, *_ = map_point(model, cdata)
-        return point, history
+        # off the boundary: a MAP entry of ~0 is -inf for NUTS (every transition diverges)
+        return interior_point(model, point, cdata), history
     start = _initial_params(model, cdata)
     if start is None:
         start = _jitted_init(model, cdata)

@@ -189,9 +189,11 @@ def test_nuts_mixes_and_predicts(features):
     model = Raykar(classifier=RAW)
     sim = simulate(model, n_tasks=150, n_workers=3, n_classes=2, answers_per_task=3,
                    features=features[:150], params=truth, seed=5)
-    fit = crowdzoo.fit(model, sim.annotations, method="nuts", num_warmup=300, num_samples=300,
-                       num_chains=4)
-    conv = fit.convergence()
+    with warnings.catch_warnings():  # r_hat is asserted below, at its noise level
+        warnings.simplefilter("ignore", crowdzoo.ConvergenceWarning)
+        fit = crowdzoo.fit(model, sim.annotations, method="nuts", num_warmup=300,
+                           num_samples=300, num_chains=4)
+    conv = fit.convergence().attrs
     # the max over every parameter of 4 x 300 draws: 1.01 is within its noise (numpyro's own
     # MCMC gives 1.006-1.010 here over seeds), a sampler that does not mix gives >> 1.02
     assert conv["max_r_hat"] <= 1.02 and conv["divergences"] == 0
