@@ -3,6 +3,8 @@ parameters, reproducibility, no recompilation, and clear errors for bad input.""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest

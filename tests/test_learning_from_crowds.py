@@ -11,6 +11,8 @@ What is shown here:
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
