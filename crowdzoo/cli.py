@@ -1,4 +1,4 @@
-"""The ``crowdzoo`` command line: ``demo``, ``fit``, ``models``, ``summary``, ``compare`` and ``next``.
+"""The ``crowdzoo`` command line: ``demo``, ``fit``, ``models``, ``summary``, ``compare``, ``next``.
 
 ::
 

@@ -1,8 +1,8 @@
 """One runner for every model of the zoo: ``fit(model, data, method) -> Fit``."""
 
-from .result import INTERVAL, Fit
 from .active import next_tasks, pair_information_gain, settled_tasks
 from .map import MapResult, log_posterior, log_prior, run_em, run_lbfgs, run_squarem
+from .result import INTERVAL, Fit
 from .runner import METHODS, ConvergenceWarning, PseudoPosteriorWarning, fit
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Which task to label next: the expected information gain of one more answer.
+r"""Which task to label next: the expected information gain of one more answer.
 
 A fit gives, for every task ``t``, the exact posterior of its true label ``z_t`` and, for every
 worker, the model's parameters. One more answer ``y'`` to task ``t`` is worth what it is
@@ -17,21 +17,21 @@ and per-task features index correctly). Then, exactly,
 
 .. math::
 
-    p_s(y' = l) = \\sum_k q_s(k) e_s(k, l), \\qquad
-    p_s(z_t = k \\mid y' = l) = q_s(k) e_s(k, l) / p_s(y' = l),
+    p_s(y' = l) = \sum_k q_s(k) e_s(k, l), \qquad
+    p_s(z_t = k \mid y' = l) = q_s(k) e_s(k, l) / p_s(y' = l),
 
-    g_s(t, w) = H[q_s] - \\sum_l p_s(y' = l) H[p_s(z_t \\mid y' = l)]
-             = \\sum_{k, l} q_s(k) e_s(k, l) \\log \\frac{e_s(k, l)}{p_s(y' = l)},
+    g_s(t, w) = H[q_s] - \sum_l p_s(y' = l) H[p_s(z_t \mid y' = l)]
+             = \sum_{k, l} q_s(k) e_s(k, l) \log \frac{e_s(k, l)}{p_s(y' = l)},
 
-the mutual information of ``z_t`` and ``y'`` given ``theta_s`` (computed in the second form:
-a sum of non-negative-in-expectation terms, no difference of two nearly equal entropies). The
-reported gain averages it over the ``S`` draws (``S = 1`` for a MAP fit):
+the mutual information of ``z_t`` and ``y'`` given ``theta_s``, computed in the second form
+(a Kullback-Leibler divergence, so no difference of two nearly equal entropies). The reported
+gain averages it over the ``S`` draws (``S = 1`` for a MAP fit):
 
 .. math::
 
-    \\mathrm{EIG}(t, w) = \\frac1S \\sum_s g_s(t, w)
-        \\approx E_{\\theta \\mid y}\\big[ I(z_t; y' \\mid \\theta, y) \\big]
-        = H(z_t \\mid \\theta, y) - E_{y' \\mid y}\\, H(z_t \\mid \\theta, y, y').
+    \mathrm{EIG}(t, w) = \frac1S \sum_s g_s(t, w)
+        \approx E_{\theta \mid y}\big[ I(z_t; y' \mid \theta, y) \big]
+        = H(z_t \mid \theta, y) - E_{y' \mid y}\, H(z_t \mid \theta, y, y').
 
 It is the expected reduction of the *posterior-averaged* entropy
 ``H(z_t | theta, y) = E_{theta | y} H[p(z_t | theta, y)]``, with the draws re-weighted by the
@@ -73,6 +73,10 @@ it is held at its fitted value, as every parameter is). It does not apply to, an
 likelihood plugs in a statistic of the task's own answers (``difficulty_fixed``: one more answer
 changes the probability of every answer of its task).
 
+:func:`replay` replays a finished crowd (a pool of answers per task) as if its answers had
+been bought in rounds, to compare allocation rules on data with gold
+(``benchmarks/active_labelling.py``).
+
 Cost: ``O(S * (N + P) * K * L)`` for ``S`` draws, ``N`` answers and ``P`` candidate pairs
 (``P = tasks x workers`` without ``workers``), in blocks of pairs that fit in memory.
 """
@@ -87,16 +91,20 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-__all__ = ["check_model", "next_tasks", "settled_tasks", "pair_information_gain"]
+__all__ = ["check_model", "next_tasks", "pair_information_gain", "replay", "settled_tasks"]
 
 #: columns of the table of :func:`next_tasks`
 COLUMNS = ("expected_information_gain", "entropy", "p_max", "label", "n_answers")
+#: draws are processed in chunks whose task posteriors hold at most this many numbers
+POSTERIOR_ENTRIES = 2 ** 24
 
 
 # --- the kernel (pure JAX) -------------------------------------------------------------------
 def _mutual_information(log_q: jax.Array, table: jax.Array) -> jax.Array:
-    """``sum_{k,l} q(k) e(k,l) log(e(k,l) / p(l))`` per pair, from ``log q (P, K)`` and
-    ``log e (P, K, L)``; terms with ``q(k) e(k, l) = 0`` contribute 0."""
+    """Compute ``sum_{k,l} q(k) e(k,l) log(e(k,l) / p(l))`` per pair.
+
+    From ``log q (P, K)`` and ``log e (P, K, L)``; terms with ``q(k) e(k, l) = 0`` contribute 0.
+    """
     joint = log_q[:, :, None] + table  # log p(z = k, y' = l)
     log_py = jax.nn.logsumexp(joint, axis=1, keepdims=True)  # log p(y' = l)
     alive = joint > -jnp.inf
@@ -105,24 +113,33 @@ def _mutual_information(log_q: jax.Array, table: jax.Array) -> jax.Array:
 
 
 @partial(jax.jit, static_argnames=("model",))
-def _block_gain(model, draws, data, task, worker):
-    """Mean over draws of the gain of each candidate pair ``(task[i], worker[i])``."""
-    pairs = dataclasses.replace(data, task=task, worker=worker, label=None, tasks_sorted=False)
-    n_classes = data.n_classes
+def _log_posteriors(model, draws, data):
+    """``log p(z_t = k | y, theta_s)`` per draw, ``(S, T, K)``."""
+    return jax.lax.map(
+        lambda params: jax.nn.log_softmax(model.log_likelihood(params, data).logits, axis=-1),
+        draws)
 
-    def one(params):
-        logits = model.log_likelihood(params, data).logits
-        log_q = jax.nn.log_softmax(logits, axis=-1)[task]
+
+@partial(jax.jit, static_argnames=("model",))
+def _block_gain(model, draws, weight, log_post, pairs):
+    """Weighted sum over draws of the gain of each pair ``(pairs.task[i], pairs.worker[i])``.
+
+    ``pairs`` is a :class:`CrowdData` without answers whose task / worker arrays are the
+    candidate pairs; ``log_post`` the per-draw task posteriors; ``weight`` 1 per draw (0 for
+    padding). Nothing here has the shape of the answers, so a new answer count does not
+    recompile it.
+    """
+    task = pairs.task
+    n_pairs, n_classes = task.shape[0], pairs.n_classes
+
+    def step(acc, xs):
+        params, w, log_q = xs
         _, table = model.log_terms(params, pairs, None)
-        table = jnp.broadcast_to(table, (task.shape[0], n_classes, table.shape[-1]))
-        return _mutual_information(log_q, table)
+        table = jnp.broadcast_to(table, (n_pairs, n_classes, table.shape[-1]))
+        return acc + w * _mutual_information(log_q[task], table), None
 
-    def step(acc, params):
-        return acc + one(params), None
-
-    zeros = jnp.zeros(task.shape[0], jnp.float32)
-    total, _ = jax.lax.scan(step, zeros, draws)
-    return total / jax.tree.leaves(draws)[0].shape[0]
+    total, _ = jax.lax.scan(step, jnp.zeros(n_pairs, jnp.float32), (draws, weight, log_post))
+    return total
 
 
 def _block_size(n_classes: int) -> int:
@@ -173,7 +190,7 @@ def _draws(fit) -> dict:
 
 
 def pair_information_gain(fit, task, worker) -> np.ndarray:
-    """Expected information gain of one answer of ``worker[i]`` to ``task[i]``, per pair.
+    """Compute the expected information gain of one answer of ``worker[i]`` to ``task[i]``.
 
     The low-level kernel of :func:`next_tasks` (see the module docstring for the formula):
     no candidate filtering, no ranking.
@@ -205,18 +222,32 @@ def pair_information_gain(fit, task, worker) -> np.ndarray:
     if task.size == 0:
         return np.zeros(0)
     draws = _draws(fit)
+    n_draws = jax.tree.leaves(draws)[0].shape[0]
     block = _block_size(data.n_classes)
-    # pad to a power of two (up to the block size): few shapes, few compilations
+    template = dataclasses.replace(data, task=data.task[:0], worker=data.worker[:0], label=None,
+                                   tasks_sorted=False)
+    # pairs padded to a power of two (up to the block size): few shapes, few compilations
     size = min(block, max(256, 1 << int(np.ceil(np.log2(task.size)))))
-    out = np.empty(task.size)
+    # draws in chunks whose task posteriors (chunk, T, K) take at most ~64 MB
+    chunk = int(min(n_draws, max(1, POSTERIOR_ENTRIES // (data.n_tasks * data.n_classes))))
+    n_chunks = -(-n_draws // chunk)
+    out = np.zeros(task.size)
     try:
-        for start in range(0, task.size, size):
-            t = task[start:start + size]
-            w = worker[start:start + size]
-            pad = size - t.size
-            gain = _block_gain(model, draws, data,
-                               jnp.asarray(np.pad(t, (0, pad))), jnp.asarray(np.pad(w, (0, pad))))
-            out[start:start + t.size] = np.asarray(gain)[:t.size]
+        for c in range(n_chunks):
+            idx = np.arange(c * chunk, (c + 1) * chunk)
+            weight = jnp.asarray(idx < n_draws, jnp.float32)
+            take = np.minimum(idx, n_draws - 1)
+            part = jax.tree.map(lambda v, take=take: v[take], draws)
+            log_post = _log_posteriors(model, part, data)
+            for start in range(0, task.size, size):
+                t = task[start:start + size]
+                w = worker[start:start + size]
+                pad = size - t.size
+                pairs = dataclasses.replace(template, task=jnp.asarray(np.pad(t, (0, pad))),
+                                            worker=jnp.asarray(np.pad(w, (0, pad))))
+                gain = _block_gain(model, part, weight, log_post, pairs)
+                out[start:start + t.size] += np.asarray(gain, np.float64)[:t.size]
+        out /= n_draws
     except NotImplementedError as err:
         raise ValueError(f"{model.name} has no emission table of the next answer ({err}); "
                          f"the information gain needs one") from None
@@ -227,7 +258,7 @@ def pair_information_gain(fit, task, worker) -> np.ndarray:
 
 
 def _worker_codes(fit, workers) -> np.ndarray:
-    """The codes of the given worker ids (the user's ids; strings match too)."""
+    """Return the codes of the given worker ids (the user's ids; strings match too)."""
     if isinstance(workers, (str, bytes)) or not np.iterable(workers):
         raise TypeError(f"workers must be a list of worker ids, got {type(workers).__name__}")
     ids = list(dict.fromkeys(workers))  # unique, in the given order
@@ -242,8 +273,8 @@ def _worker_codes(fit, workers) -> np.ndarray:
             i = by_str.get(str(w), -1)
         (missing if i < 0 else codes).append(w if i < 0 else int(i))
     if missing:
-        raise ValueError(f"{len(missing)} worker id(s) not in the fitted data (a worker without "
-                         f"answers has no fitted parameters): {missing[:5]}")
+        raise ValueError(f"{len(missing)} worker id(s) not in the fitted data (only its workers "
+                         f"have fitted parameters): {missing[:5]}")
     return np.asarray(codes, np.int32)
 
 
@@ -274,7 +305,7 @@ def _check_n(n):
 
 def next_tasks(fit, n: int | None = 10, workers=None, *, allow_repeats: bool = False
                ) -> pd.DataFrame:
-    """The ``n`` tasks (or task-worker pairs) whose next answer is expected to teach most.
+    """Rank the tasks (or task-worker pairs) whose next answer is expected to teach most.
 
     Ranks by the expected information gain about the task's true label of one more answer,
     under the model's posterior predictive of that answer (averaged over the draws of an SVI /
@@ -388,3 +419,122 @@ def settled_tasks(fit, threshold: float = 0.95) -> pd.DataFrame:
     out = table[keep]
     order = np.lexsort((np.arange(len(out)), -out["p_max"].to_numpy()))
     return out.iloc[order]
+
+
+# --- replaying a finished crowd: what an allocation rule would have bought ---------------------
+STRATEGIES = ("eig", "entropy", "round_robin")
+
+
+def replay(pool, truth, strategy: str = "eig", *, start: int = 2, budget: float = 5.0,
+           batch: float | int = 0.05, model="dawid_skene", seed: int = 0,
+           progress: bool = False) -> pd.DataFrame:
+    """Replay a finished crowd as if its answers had been bought one round at a time.
+
+    Every task starts with ``start`` answers drawn at random from its pool (its answers in
+    ``pool``); then, in rounds, the model is fitted (MAP) to the answers revealed so far, the
+    ``batch`` best tasks by ``strategy`` that still have unrevealed pool answers get one more
+    (the next of their pool, in a random order fixed by ``seed``: the worker is not chosen, as
+    on a crowdsourcing platform), until ``budget`` answers per task on average are spent.
+
+    Parameters
+    ----------
+    pool : Annotations
+        All the answers there are (e.g. 10 per task).
+    truth : pandas.Series
+        The true label of (some of) the tasks, by task id: used only to score.
+    strategy : {"eig", "entropy", "round_robin"}
+        ``"eig"``: :func:`next_tasks` (expected information gain, crowd mode);
+        ``"entropy"``: uncertainty sampling, the highest entropy of the label posterior;
+        ``"round_robin"``: uniform allocation, the tasks with the fewest answers.
+        Ties are broken at random.
+    start, budget : int, float
+        Answers per task at the start, and on average at the end.
+    batch : float or int
+        Answers revealed per round: a fraction of the tasks (float < 1) or a number.
+    model : str or CrowdModel
+        The model fitted each round (MAP).
+    seed : int
+        Seed of the starting answers, of each pool's order and of the tie-breaks.
+    progress : bool
+        Print one line per round.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per fit: ``round``, ``answers`` (revealed so far), ``answers_per_task``,
+        ``accuracy`` (expected accuracy on ``truth``, exact ties split) and ``seconds`` (wall
+        time of the round: fit and selection). ``attrs["answers_per_task"]``: the final number
+        of revealed answers of every task (a dict by task id).
+    """
+    import time
+
+    from ..data import Annotations
+    from .runner import fit as fit_model
+
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    a = pool
+    n_tasks = a.n_tasks
+    per_task = np.bincount(a.task, minlength=n_tasks)
+    if start < 1 or budget < start:
+        raise ValueError(f"need 1 <= start <= budget, got start={start}, budget={budget}")
+    if start > per_task.min():
+        raise ValueError(f"start={start} answers per task, but some tasks have only "
+                         f"{per_task.min()} in the pool")
+    total_budget = int(round(budget * n_tasks))
+    if total_budget > a.n_answers:
+        raise ValueError(f"budget={budget} per task is more than the pool holds "
+                         f"({a.n_answers / n_tasks:.2f} per task)")
+    step = int(round(batch * n_tasks)) if isinstance(batch, float) and batch < 1 else int(batch)
+    if step < 1:
+        raise ValueError(f"batch gives {step} answers per round; it must give at least 1")
+    rng = np.random.default_rng(seed)
+    # each task's pool in a random order: rank[n] = position of answer n within its task
+    order = np.lexsort((rng.random(a.n_answers), a.task))
+    rank = np.empty(a.n_answers, np.int64)
+    first = np.searchsorted(a.task[order], np.arange(n_tasks))
+    rank[order] = np.arange(a.n_answers) - np.repeat(first, per_task)
+    shown = np.full(n_tasks, start)
+
+    def revealed():
+        keep = rank < shown[a.task]
+        return Annotations(task=a.task[keep], worker=a.worker[keep], label=a.label[keep],
+                           task_ids=a.task_ids, worker_ids=a.worker_ids, classes=a.classes,
+                           features=a.features, feature_names=a.feature_names)
+
+    rows = []
+    for rnd in range(10 ** 9):
+        tic = time.perf_counter()
+        data = revealed()
+        fitted = fit_model(model, data, method="map", use_gold=False)
+        spent = int(shown.sum())
+        row = {"round": rnd, "answers": spent, "answers_per_task": spent / n_tasks,
+               "accuracy": fitted.accuracy(truth)}
+        left = total_budget - spent
+        open_ = shown < per_task
+        if left <= 0 or not open_.any():
+            row["seconds"] = time.perf_counter() - tic
+            rows.append(row)
+            break
+        take = min(step, left, int(open_.sum()))
+        noise = rng.random(n_tasks)
+        if strategy == "round_robin":
+            score = -shown.astype(float)
+        elif strategy == "entropy":
+            p = fitted.task_posterior().to_numpy()
+            score = -np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0).sum(1)
+        else:
+            table = next_tasks(fitted, None)
+            score = np.full(n_tasks, -1.0)
+            score[a.task_ids.get_indexer(table.index)] = table["expected_information_gain"]
+        score = np.where(open_, score, -np.inf)
+        chosen = np.lexsort((noise, -score))[:take]
+        shown[chosen] += 1
+        row["seconds"] = time.perf_counter() - tic
+        rows.append(row)
+        if progress:
+            print(f"{strategy} round {rnd}: {spent} answers, accuracy {row['accuracy']:.4f}, "
+                  f"{row['seconds']:.2f} s", flush=True)
+    out = pd.DataFrame(rows)
+    out.attrs["answers_per_task"] = dict(zip(a.task_ids, shown.tolist(), strict=True))
+    return out

@@ -158,6 +158,18 @@ def test_draws_use_per_draw_posteriors(fits):
     assert np.abs(mixture - gain).max() > 1e-4
 
 
+def test_draws_in_chunks(fits, monkeypatch):
+    """Draws processed in chunks (the last one padded) give the same gains."""
+    from crowdzoo.inference import active
+
+    fit = fits["glad-svi"]
+    a = fit.annotations
+    t, w = np.repeat(np.arange(a.n_tasks), a.n_workers), np.tile(np.arange(a.n_workers), a.n_tasks)
+    whole = pair_information_gain(fit, t, w)
+    monkeypatch.setattr(active, "POSTERIOR_ENTRIES", 4 * a.n_tasks * a.n_classes)  # 6 = 4 + 2
+    np.testing.assert_allclose(pair_information_gain(fit, t, w), whole, rtol=0, atol=1e-7)
+
+
 # --- every registered model: the kernel equals the brute force at a prior draw ----------------
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_every_model(name):
