@@ -110,7 +110,8 @@ class _Estimator:
             if int(self.n_iter) < 1:
                 raise ValueError(f"n_iter must be >= 1, got {self.n_iter}")
             opts.setdefault("max_iter", int(self.n_iter))
-            opts.setdefault("tol", float(self.tol))
+            # Crowd-Kit's tol <= 0 (e.g. -inf) means "run all n_iter iterations"
+            opts.setdefault("tol", float(self.tol) if float(self.tol) > 0 else 1e-30)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             result = _fit(model, annotations, method=self.method, seed=self.seed, **opts)
@@ -250,6 +251,44 @@ class MajorityVote(_Estimator):
 
 
 # ----------------------------------------------------------------------------- Dawid-Skene
+def _initial_error_array(ie: pd.DataFrame, ann: Annotations):
+    """Crowd-Kit's ``initial_error`` frame -> ``(W, K, K)`` ``[worker, true, label]`` + a mask.
+
+    The frame is indexed by ``(worker, label)`` (the observed label) with one column per true
+    label, as Crowd-Kit's ``errors_``. Workers absent from the data are ignored, as in
+    Crowd-Kit; labels or columns that are not classes are errors.
+    """
+    if not isinstance(ie, pd.DataFrame):
+        raise TypeError(f"initial_error must be a pandas DataFrame, got {type(ie).__name__}")
+    if ie.index.nlevels != 2 or list(ie.index.names) != ["worker", "label"]:
+        raise ValueError(f"the index of initial_error must be ['worker', 'label'], got "
+                         f"{list(ie.index.names)}")
+    W, K = ann.n_workers, ann.n_classes
+    classes = [str(c) for c in ann.classes]
+    cols = [str(c) for c in ie.columns]
+    unknown_cols = sorted(set(cols) - set(classes))
+    if unknown_cols:
+        raise ValueError(f"initial_error has columns that are not classes: {unknown_cols}")
+    out = np.zeros((W, K, K), np.float32)
+    mask = np.zeros(W, bool)
+    wpos = {str(w): i for i, w in enumerate(ann.worker_ids)}
+    cpos = {c: i for i, c in enumerate(classes)}
+    bad = []
+    for (worker, label), row in ie.iterrows():
+        w, lab = wpos.get(str(worker)), cpos.get(str(label))
+        if lab is None:
+            bad.append((worker, label))
+            continue
+        if w is None:
+            continue
+        mask[w] = True
+        for col, value in zip(cols, row.to_numpy(dtype=float), strict=True):
+            out[w, cpos[col], lab] = value  # Crowd-Kit: errors[worker, observed][true]
+    if bad:
+        raise ValueError(f"initial_error has labels that are not classes: {bad[:5]}")
+    return out, mask
+
+
 class DawidSkene(_Estimator):
     """Dawid-Skene by EM (maximum likelihood: the zoo's model with flat priors).
 
@@ -296,15 +335,17 @@ class DawidSkene(_Estimator):
         self.tol = tol
         self.initial_error_strategy = initial_error_strategy
 
-    def _model(self, initial_error):
+    def _model(self, initial_error, ann: Annotations):
         strategy = self.initial_error_strategy
         if strategy is None or initial_error is None:  # Crowd-Kit ignores it then
             return _DawidSkeneModel(confusion_prior=1.0, class_prior=1.0, eps=_EPS)
-        if list(initial_error.index.names) != ["worker", "label"]:
-            raise ValueError(f"the index of initial_error must be ['worker', 'label'], got "
-                             f"{list(initial_error.index.names)}")
+        given, mask = _initial_error_array(initial_error, ann)
+        if strategy == "assign" and not mask.all():
+            missing = list(ann.worker_ids[~mask][:5])
+            raise ValueError(f"initial_error_strategy='assign' needs a matrix for every worker; "
+                             f"{int((~mask).sum())} missing, e.g. {missing}")
         return _DawidSkeneModel(confusion_prior=1.0, class_prior=1.0, eps=_EPS,
-                                initial_error=initial_error, initial_error_strategy=strategy)
+                                initial_error=given, initial_error_strategy=strategy)
 
     def _outputs(self, data: pd.DataFrame, result) -> tuple[pd.Index, np.ndarray]:
         ann = result.annotations
@@ -349,7 +390,7 @@ class DawidSkene(_Estimator):
         data = _frame(data)
         gold = _answered_gold(true_labels, data)
         ann = Annotations.from_frame(data, gold=gold)
-        result = self._run(self._model(initial_error), ann)
+        result = self._run(self._model(initial_error, ann), ann)
         order, _ = self._outputs(data, result)
         index, w, lab = self._pairs(data, ann)
         conf = np.asarray(result.params["confusion"], np.float64)  # [worker, true, label]
@@ -413,6 +454,34 @@ class OneCoinDawidSkene(DawidSkene):
 
 
 # ----------------------------------------------------------------------------- GLAD
+def _align_by_ids(value, ids: pd.Index, what: str):
+    """A dict / Series keyed by the user's ids -> float array in the order of ``ids``.
+
+    ``None`` means the default (1.0); a number is passed through. Keys are matched as given,
+    then by their ``str()`` form.
+    """
+    if value is None:
+        return 1.0
+    if not isinstance(value, (dict, pd.Series)):
+        return value
+    series = pd.Series(value) if isinstance(value, dict) else value
+    by_str = {str(k): float(v) for k, v in zip(series.index, series.to_numpy(), strict=True)}
+    out = np.empty(len(ids), np.float64)
+    missing = []
+    for pos, key in enumerate(ids):
+        v = by_str.get(str(key))
+        if v is None:
+            missing.append(key)
+        else:
+            out[pos] = v
+    if missing:
+        shown = ", ".join(repr(m) for m in missing[:5])
+        raise ValueError(f"{what} has no value for {len(missing)} of the data's ids, e.g. {shown}")
+    if not np.isfinite(out).all():
+        raise ValueError(f"{what} has non-finite values")
+    return out
+
+
 class GLAD(_Estimator):
     """GLAD by EM with a gradient M-step (the zoo's :class:`crowdzoo.models.GLAD`).
 
@@ -500,11 +569,13 @@ class GLAD(_Estimator):
             priors = pd.Series(1.0 / len(order), index=order)
             ann = Annotations.from_frame(data, gold=gold)
         model = _GLADModel(
-            labels_priors=priors,
-            alphas_priors_mean=1.0 if self.alphas_priors_mean is None else self.alphas_priors_mean,
-            betas_priors_mean=1.0 if self.betas_priors_mean is None else self.betas_priors_mean,
+            labels_priors=_align_by_ids(priors, ann.classes, "labels_priors (keyed by class)"),
+            alphas_priors_mean=_align_by_ids(self.alphas_priors_mean, ann.worker_ids,
+                                             "alphas_priors_mean (keyed by worker)"),
+            betas_priors_mean=_align_by_ids(self.betas_priors_mean, ann.task_ids,
+                                            "betas_priors_mean (keyed by task)"),
             m_step_max_iter=self.m_step_max_iter, m_step_tol=self.m_step_tol,
-        ).bind(ann)
+        )
         result = self._run(model, ann)
         probas = result.task_posterior()
         probas = pd.DataFrame(probas.to_numpy(), index=pd.Index(ann.task_ids, name="task"),

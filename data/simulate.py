@@ -89,14 +89,13 @@ def simulate(model, n_tasks: int = 1000, n_workers: int = 30, n_classes: int = 3
     """
     import jax
     import jax.numpy as jnp
-    import numpyro
 
-    from ..models import get_model
+    from ..models import Baseline, get_model
     from ..models.core import CrowdData
     from .annotations import Annotations
 
     model = get_model(model)
-    if hasattr(model, "closed_form"):
+    if isinstance(model, Baseline):
         raise ValueError(f"{model.name} is a baseline without a generative model")
     if design is None:
         task, worker = random_design(n_tasks, n_workers, answers_per_task, seed=seed)
@@ -113,10 +112,8 @@ def simulate(model, n_tasks: int = 1000, n_workers: int = 30, n_classes: int = 3
         n_tasks=n_tasks, n_workers=n_workers, n_classes=n_classes,
     )
     fixed = {k: jnp.asarray(v) for k, v in (params or {}).items()}
-    program = numpyro.handlers.substitute(model, data=fixed)
-    with numpyro.handlers.trace() as tr, numpyro.handlers.seed(rng_seed=jax.random.PRNGKey(seed)):
-        program(data)
-    values = {k: np.asarray(s["value"]) for k, s in tr.items() if s["type"] == "sample"}
+    values = {k: np.asarray(v) for k, v in
+              _simulate_program()(model, jax.random.PRNGKey(seed), data, fixed).items()}
     z, y = values.pop("z"), values.pop("y")
     for k in [k for k in values if k not in model.dims and k not in fixed]:
         values.pop(k)  # auxiliary sites (e.g. explicit gates) stay out of the params
@@ -135,6 +132,29 @@ def simulate(model, n_tasks: int = 1000, n_workers: int = 30, n_classes: int = 3
     )
     truth = pd.Series(np.asarray(names, dtype=object)[z], index=task_ids, name="label")
     return SimulatedCrowd(ann, truth, values)
+
+
+def _simulate_program():
+    """The model's own program without answers, under ``jit`` (one compilation per shape)."""
+    global _SIMULATE
+    if _SIMULATE is None:
+        from functools import partial
+
+        import jax
+        import numpyro
+
+        @partial(jax.jit, static_argnames=("model",))
+        def run(model, key, data, fixed):
+            program = numpyro.handlers.substitute(model, data=fixed)
+            with numpyro.handlers.trace() as tr, numpyro.handlers.seed(rng_seed=key):
+                program(data)
+            return {k: s["value"] for k, s in tr.items() if s["type"] == "sample"}
+
+        _SIMULATE = run
+    return _SIMULATE
+
+
+_SIMULATE = None
 
 
 # --- the bundled demo crowd ----------------------------------------------------------------

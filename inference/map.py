@@ -1,17 +1,19 @@
 """EM-like MAP: the posterior mode of the parameters with the true labels summed out.
 
-Two pure, jitted kernels, each a ``lax.while_loop`` that keeps the log posterior of every
-iteration:
+One driver, :func:`run_map` (a jitted ``lax.while_loop`` with one convergence rule and one
+history of the log posterior), runs any :class:`MapKernel` — a pair of pure ``init`` /
+``step`` functions, as optax's transformations and blackjax's kernels are built:
 
-* :func:`run_em` — closed-form EM for models that declare ``em_update`` (Dawid-Skene,
-  one-coin, ...). The E-step is the exact label posterior from :func:`marginalize`, the
-  M-step the model's own. The log posterior is monotone.
-* :func:`run_squarem` — the same EM accelerated by SQUAREM (extrapolation along two EM steps,
-  kept only when it does not lower the log posterior); the default of the
-  learning-from-crowds models, whose classifier step makes plain EM crawl.
-* :func:`run_lbfgs` — for models without one: L-BFGS (optax) on the negative log posterior
-  in the unconstrained space, *without* the Jacobian of the transform, so both kernels find
-  the same (constrained-space) mode.
+* :func:`em_kernel` — closed-form EM for models that declare ``has_em`` (Dawid-Skene,
+  one-coin, GLAD's gradient M-step, ...). The E-step is the exact label posterior from
+  :func:`marginalize`, the M-step the model's own. The log posterior is monotone.
+  With ``squarem=True`` it is SQUAREM-accelerated (the default of the learning-from-crowds
+  models, whose classifier step makes plain EM crawl).
+* :func:`lbfgs_kernel` — for models without one: L-BFGS (optax) on the negative log
+  posterior in the unconstrained space, *without* the Jacobian of the transform, so both
+  kernels find the same (constrained-space) mode.
+
+:func:`run_em`, :func:`run_squarem` and :func:`run_lbfgs` are the three named entry points.
 
 No pandas inside; the runner (:mod:`crowdzoo.inference.runner`) is the facade.
 """
@@ -28,8 +30,9 @@ from jax.flatten_util import ravel_pytree
 from numpyro.distributions.transforms import biject_to
 from numpyro.infer.util import log_density
 
-__all__ = ["MapResult", "run_em", "run_lbfgs", "run_squarem", "log_prior", "log_posterior",
-           "param_supports"]
+__all__ = ["MapFit", "MapKernel", "MapResult", "em_kernel", "lbfgs_kernel", "log_posterior",
+           "log_prior", "map_program", "param_supports", "run_em", "run_lbfgs", "run_map",
+           "run_map_jit", "run_squarem"]
 
 
 class MapResult(NamedTuple):
@@ -70,9 +73,34 @@ def _max_change(a, b) -> jax.Array:
                               zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)]))
 
 
-def _em_loop(model, params0, data, tol, max_iter: int, param_tol, squarem: bool) -> MapResult:
-    """The EM loop of :func:`run_em` / :func:`run_squarem` (``squarem`` static)."""
-    n = jnp.maximum(data.n_answers, 1)
+class MapKernel(NamedTuple):
+    """A MAP algorithm as a pair of pure functions (optax / blackjax style).
+
+    ``init(params0) -> state``; ``step(state) -> (state, log_posterior, params, new_params)``
+    where ``log_posterior`` is evaluated at ``params`` (the point the step started from) and
+    ``new_params`` is where the step moved to. ``params_of(state)`` reads the point back.
+    """
+
+    init: callable
+    step: callable
+    params_of: callable
+
+
+def _transforms(model, data):
+    return {k: biject_to(s) for k, s in param_supports(model, data).items()}
+
+
+def em_kernel(model, data, squarem: bool = False) -> MapKernel:
+    """Closed-form EM (``model.em_update``), optionally SQUAREM-accelerated.
+
+    The E-step is the exact label posterior from :func:`marginalize`; the M-step the model's
+    own. SQUAREM (Varadhan & Roland 2008) takes two EM steps ``theta1 = F(theta0)``,
+    ``theta2 = F(theta1)``, extrapolates along them in the unconstrained space
+    (``u' = u0 - 2 a r + a^2 v`` with ``r = u1 - u0``, ``v = u2 - 2 u1 + u0``,
+    ``a = -|r| / |v|`` capped at -1), takes one more EM step from there, and keeps it only if
+    its log posterior is at least that of ``theta2`` (else ``theta2``): monotone by
+    construction, the same fixed point in fewer iterations when EM crawls.
+    """
 
     def evaluate(params):
         m = model.log_likelihood(params, data)
@@ -83,7 +111,7 @@ def _em_loop(model, params0, data, tol, max_iter: int, param_tol, squarem: bool)
         return lp, model.em_update(params, resp, data)
 
     if squarem:
-        transforms = {k: biject_to(s) for k, s in param_supports(model, data).items()}
+        transforms = _transforms(model, data)
 
         def to_u(params):
             return {k: transforms[k].inv(v) if k in transforms else v for k, v in params.items()}
@@ -92,7 +120,6 @@ def _em_loop(model, params0, data, tol, max_iter: int, param_tol, squarem: bool)
             return {k: transforms[k](v) if k in transforms else v for k, v in u.items()}
 
     def accelerate(p0, p1):
-        """SQUAREM: extrapolate along two EM steps; keep it only if not worse than 2 EM steps."""
         _, p2 = em_step(p1)
         u0, u1, u2 = to_u(p0), to_u(p1), to_u(p2)
         r = jax.tree.map(lambda a, b: b - a, u0, u1)
@@ -108,51 +135,161 @@ def _em_loop(model, params0, data, tol, max_iter: int, param_tol, squarem: bool)
             [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(p3)]))
         return jax.tree.map(lambda x3, x2: jnp.where(ok, x3, x2), p3, p2)
 
-    def cond(state):
-        _, it, _, _, done = state
+    def step(params):
+        lp, new = em_step(params)
+        moved = accelerate(params, new) if squarem else new
+        # convergence is judged on the plain EM step, the point moves to the accelerated one
+        return moved, lp, params, new
+
+    return MapKernel(lambda p: p, step, lambda p: p)
+
+
+def lbfgs_kernel(model, data) -> MapKernel:
+    """L-BFGS (optax) on ``-log posterior`` over unconstrained parameters, no Jacobian term.
+
+    Without the Jacobian of the transform the mode is the constrained-space mode, the same
+    point closed-form EM finds. The objective is divided by the number of answers.
+    """
+    import optax
+
+    transforms = _transforms(model, data)
+    n = jnp.maximum(data.n_answers, 1)
+    opt = optax.lbfgs()
+
+    def constrain(u):
+        return {k: transforms[k](v) for k, v in u.items()}
+
+    def objective(u):
+        return -log_posterior(model, constrain(u), data) / n
+
+    value_and_grad = optax.value_and_grad_from_state(objective)
+
+    def init(params0):
+        u0 = {k: transforms[k].inv(params0[k]) for k in transforms}
+        return u0, opt.init(u0)
+
+    def step(state):
+        u, opt_state = state
+        value, grad = value_and_grad(u, state=opt_state)
+        updates, opt_state = opt.update(grad, opt_state, u, value=value, grad=grad,
+                                        value_fn=objective)
+        new = optax.apply_updates(u, updates)
+        return (new, opt_state), -value * n, constrain(u), constrain(new)
+
+    return MapKernel(init, step, lambda state: constrain(state[0]))
+
+
+def run_map(kernel: MapKernel, params0, n_answers, tol, max_iter: int, param_tol) -> MapResult:
+    """The one MAP driver: iterate ``kernel`` until converged or ``max_iter`` iterations.
+
+    Converged means both ``|delta log posterior| / N < tol`` and the largest change of any
+    (constrained) parameter ``< param_tol``: in float32 the log posterior of many answers
+    stops resolving small changes long before a slowly converging algorithm reaches its
+    fixed point. The log posterior of every iteration is kept (NaN past ``n_iter``). Once
+    converged, the point the last step started from is returned, so history and parameters
+    agree.
+    """
+    n = jnp.maximum(n_answers, 1)
+
+    def cond(carry):
+        _, it, _, _, done = carry
         return (it < max_iter) & ~done
 
-    def body(state):
-        params, it, prev, hist, _ = state
-        lp, new = em_step(params)
+    def body(carry):
+        state, it, prev, hist, _ = carry
+        new_state, lp, params, new_params = kernel.step(state)
         hist = hist.at[it].set(lp)
-        done = (jnp.abs(lp - prev) / n < tol) & (_max_change(new, params) < param_tol)
-        if squarem:
-            new = accelerate(params, new)
-        # keep the evaluated parameters once converged: history and params then agree
-        params = jax.tree.map(lambda a, b: jnp.where(done, a, b), params, new)
-        return params, it + 1, lp, hist, done
+        done = (jnp.abs(lp - prev) / n < tol) & (_max_change(new_params, params) < param_tol)
+        state = jax.tree.map(lambda a, b: jnp.where(done, a, b), state, new_state)
+        return state, it + 1, lp, hist, done
 
     hist0 = jnp.full((max_iter,), jnp.nan)
-    state = (params0, jnp.asarray(0), jnp.asarray(-jnp.inf), hist0, jnp.asarray(False))
-    params, it, _, hist, done = jax.lax.while_loop(cond, body, state)
-    return MapResult(params, hist, it, done)
+    carry = (kernel.init(params0), jnp.asarray(0), jnp.asarray(-jnp.inf), hist0,
+             jnp.asarray(False))
+    state, it, _, hist, done = jax.lax.while_loop(cond, body, carry)
+    return MapResult(kernel.params_of(state), hist, it, done)
 
 
-@partial(jax.jit, static_argnames=("model", "max_iter"))
+@partial(jax.jit, static_argnames=("model", "max_iter", "algorithm"))
+def run_map_jit(model, params0, data, tol, max_iter: int, param_tol, algorithm: str) -> MapResult:
+    """:func:`run_map` with the kernel named by ``algorithm`` ("em", "squarem", "lbfgs"), jitted."""
+    if algorithm == "lbfgs":
+        kernel = lbfgs_kernel(model, data)
+    else:
+        kernel = em_kernel(model, data, squarem=algorithm == "squarem")
+    return run_map(kernel, params0, data.n_answers, tol, max_iter, param_tol)
+
+
+class MapFit(NamedTuple):
+    """Output of :func:`map_program`: the MAP and the label posterior at it.
+
+    Attributes
+    ----------
+    result : MapResult
+        Parameters, history, iterations, convergence.
+    logits : (T, K)
+        Posterior logits of the true labels at the returned parameters.
+    per_task : (T,)
+        Per-task log-likelihood at the returned parameters.
+    """
+
+    result: MapResult
+    logits: jax.Array
+    per_task: jax.Array
+
+
+@partial(jax.jit, static_argnames=("model", "max_iter", "algorithm", "try_gold"))
+def map_program(model, params0, data, tol, max_iter: int, param_tol, algorithm: str,
+                try_gold: bool = False) -> MapFit:
+    """The whole MAP fit as one compiled program (a cold fit compiles once).
+
+    ``params0=None`` starts from ``model.init_params(data)`` (inside the program). With
+    ``try_gold`` (an EM model and gold labels) a second start — one M-step from the gold tasks
+    alone, uniform elsewhere: where the gold points — runs alongside (vectorized) and the
+    start with the higher final log posterior wins, so a few gold tasks break the symmetry
+    between a labelling and its mirror image. The label posterior at the result is returned
+    too.
+    """
+    if params0 is None:
+        params0 = model.init_params(data)
+    params0 = jax.tree.map(jnp.asarray, params0)
+    if algorithm == "lbfgs":
+        kernel = lbfgs_kernel(model, data)
+    else:
+        kernel = em_kernel(model, data, squarem=algorithm == "squarem")
+
+    def one(p0):
+        return run_map(kernel, p0, data.n_answers, tol, max_iter, param_tol)
+
+    if try_gold:
+        K = data.n_classes
+        resp = jnp.where(data.gold[:, None] >= 0, jax.nn.one_hot(data.gold, K), 1.0 / K)
+        from_gold = model.em_update(params0, resp, data)
+        from_gold = jax.tree.map(lambda a, b: jnp.asarray(a, jnp.result_type(b)), from_gold,
+                                 params0)
+        both = jax.vmap(one)(jax.tree.map(lambda a, b: jnp.stack([a, b]), params0, from_gold))
+        last = jax.vmap(lambda h, n: h[jnp.maximum(n - 1, 0)])(both.history, both.n_iter)
+        pick = jnp.argmax(jnp.where(jnp.isfinite(last), last, -jnp.inf))
+        res = jax.tree.map(lambda a: a[pick], both)
+    else:
+        res = one(params0)
+    m = model.log_likelihood(res.params, data)
+    return MapFit(res, m.logits, m.per_task)
+
+
 def run_em(model, params0, data, tol, max_iter: int, param_tol=1e-5) -> MapResult:
-    """Closed-form EM until converged or ``max_iter`` iterations.
-
-    Converged means both ``|Δ log posterior| / N < tol`` and the largest change of any
-    parameter ``< param_tol``: in float32 the log posterior of many answers stops resolving
-    small changes long before a slowly converging EM reaches its fixed point.
-    """
-    return _em_loop(model, params0, data, tol, max_iter, param_tol, squarem=False)
+    """Closed-form EM until converged or ``max_iter`` iterations (see :func:`run_map`)."""
+    return run_map_jit(model, params0, data, tol, max_iter, param_tol, "em")
 
 
-@partial(jax.jit, static_argnames=("model", "max_iter"))
 def run_squarem(model, params0, data, tol, max_iter: int, param_tol=1e-5) -> MapResult:
-    """EM accelerated by SQUAREM (Varadhan & Roland 2008), monotone by construction.
+    """EM accelerated by SQUAREM (see :func:`em_kernel`), monotone by construction."""
+    return run_map_jit(model, params0, data, tol, max_iter, param_tol, "squarem")
 
-    Each iteration takes two EM steps ``theta1 = F(theta0)``, ``theta2 = F(theta1)``, extrapolates
-    along them in the unconstrained space (``u' = u0 - 2 a r + a^2 v`` with ``r = u1 - u0``,
-    ``v = u2 - 2 u1 + u0``, ``a = -|r| / |v|`` capped at -1), takes one more EM step from the
-    extrapolated point, and keeps it only if its log posterior is at least that of ``theta2``
-    (otherwise ``theta2``, a plain EM step). It stops by :func:`run_em`'s rule applied to the
-    first EM step of the iteration, so it ends at the same fixed point, in fewer iterations
-    when EM crawls (one iteration costs about four E-steps).
-    """
-    return _em_loop(model, params0, data, tol, max_iter, param_tol, squarem=True)
+
+def run_lbfgs(model, params0, data, tol, max_iter: int, param_tol=1e-5) -> MapResult:
+    """L-BFGS on the exact marginal posterior (see :func:`lbfgs_kernel`)."""
+    return run_map_jit(model, params0, data, tol, max_iter, param_tol, "lbfgs")
 
 
 def param_supports(model, data) -> dict:
@@ -164,45 +301,3 @@ def param_supports(model, data) -> dict:
         for name, site in tr.items()
         if site["type"] == "sample" and not site["is_observed"]
     }
-
-
-@partial(jax.jit, static_argnames=("model", "max_iter"))
-def run_lbfgs(model, params0, data, tol, max_iter: int) -> MapResult:
-    """L-BFGS on ``-log posterior`` over unconstrained parameters (no Jacobian term)."""
-    import optax
-
-    supports = param_supports(model, data)
-    transforms = {k: biject_to(s) for k, s in supports.items()}
-    u0 = {k: transforms[k].inv(params0[k]) for k in supports}
-    x0, unravel = ravel_pytree(u0)
-    n = jnp.maximum(data.n_answers, 1)
-
-    def constrain(x):
-        u = unravel(x)
-        return {k: transforms[k](u[k]) for k in u}
-
-    def objective(x):
-        return -log_posterior(model, constrain(x), data) / n
-
-    opt = optax.lbfgs()
-    value_and_grad = optax.value_and_grad_from_state(objective)
-
-    def cond(state):
-        _, _, it, _, _, done = state
-        return (it < max_iter) & ~done
-
-    def body(state):
-        x, opt_state, it, prev, hist, _ = state
-        value, grad = value_and_grad(x, state=opt_state)
-        updates, opt_state = opt.update(grad, opt_state, x, value=value, grad=grad,
-                                        value_fn=objective)
-        x = optax.apply_updates(x, updates)
-        hist = hist.at[it].set(-value * n)
-        done = (jnp.abs(prev - value) < tol) & (jnp.linalg.norm(grad) < jnp.sqrt(tol))
-        return x, opt_state, it + 1, value, hist, done
-
-    hist0 = jnp.full((max_iter,), jnp.nan)
-    state = (x0, opt.init(x0), jnp.asarray(0), jnp.asarray(jnp.inf), hist0, jnp.asarray(False))
-    x, _, it, _, hist, done = jax.lax.while_loop(cond, body, state)
-    return MapResult(constrain(x), hist, it, done)
-

@@ -1,15 +1,15 @@
 """Posterior predictive checks: does the fitted model reproduce the answers it was fitted to?
 
 For each posterior draw ``theta^(s)`` (NUTS/SVI), or the MAP repeated (the plug-in
-predictive), the answers are replicated with the model's own emission table
-``model.log_terms(theta, data, None)[1]`` (``(N, K, L)``: ``log p(y_n = l | z = k)``):
+predictive), the answers are replicated by the model's own NumPyro program run without
+answers through ``numpyro.infer.Predictive`` (its parameter sites set to ``theta^(s)``):
 
 * ``latent="posterior"`` (default): ``z_t ~ p(z_t | theta, y)``, the exact conditional — the
   same items with their inferred truths, new answers ("mixed" replication);
 * ``latent="prior"``: ``z_t ~ p(z_t | theta)`` — new items from the model.
 
-then ``y_rep[n] ~ Categorical(exp(log_emit[n, z_{task(n)}, :]))`` on the observed design (who
-answered what). Test statistics ``T(y)`` are compared with their replicated distribution
+then the program draws ``y_rep`` on the observed design (who answered what), with whatever
+explicit gates it has (the honest worker's isCorrect, MACE's spamming). Test statistics ``T(y)`` are compared with their replicated distribution
 ``T(y_rep)``; the posterior predictive p-value is ``P(T(y_rep) >= T(y))`` (ties count half),
 close to 0 or 1 where the model fails to reproduce the data. Posterior predictive p-values
 are not uniform under the model (they concentrate near 0.5), so a p-value of 0.001 is strong
@@ -46,25 +46,27 @@ __all__ = ["PPCResult", "posterior_predictive", "ppc", "ppp_value", "answer_stat
 
 @partial(jax.jit, static_argnames=("model", "latent"))
 def _replicate(model, flat_params, data, key, latent: str):
-    from ..models.core import clamp_gold
+    """Replicated answers ``(S, N)`` from the model's own program (``numpyro.infer.Predictive``).
 
-    design = data.without_labels()
-    n = data.n_answers
+    The model program runs without answers, its parameter sites (and, for
+    ``latent="posterior"``, its ``z`` site, drawn from the exact ``p(z | theta, y)``) set to
+    the given values: NumPyro's ``Predictive`` substitutes them and samples the rest.
+    """
+    from numpyro.infer import Predictive
 
-    def one(params, k):
-        k_z, k_y = jax.random.split(k)
-        log_prior, table = model.log_terms(params, design, None)  # (N, K, L)
-        if latent == "posterior":
+    k_z, k_y = jax.random.split(key)
+    samples = dict(flat_params)
+    if latent == "posterior":
+        n_draws = jax.tree.leaves(flat_params)[0].shape[0]
+
+        def draw_z(params, k):
             logits = model.log_likelihood(params, data).logits
-        else:
-            logits = clamp_gold(jnp.broadcast_to(log_prior, (data.n_tasks, data.n_classes)),
-                                data.gold)
-        z = jax.random.categorical(k_z, logits, axis=-1)
-        row = table[jnp.arange(n), z[data.task]]
-        return jax.random.categorical(k_y, row, axis=-1)
+            return jax.random.categorical(k, logits, axis=-1)
 
-    keys = jax.random.split(key, jax.tree.leaves(flat_params)[0].shape[0])
-    return jax.vmap(one)(flat_params, keys)
+        samples["z"] = jax.vmap(draw_z)(flat_params, jax.random.split(k_z, n_draws))
+    predictive = Predictive(model, posterior_samples=samples, return_sites=["y"],
+                            parallel=True)
+    return predictive(k_y, data.without_labels())["y"]
 
 
 def posterior_predictive(fit, n_draws: int = 200, latent: str = "posterior",
@@ -85,7 +87,9 @@ def posterior_predictive(fit, n_draws: int = 200, latent: str = "posterior",
     """
     if latent not in ("posterior", "prior"):
         raise ValueError(f"latent must be 'posterior' or 'prior', got {latent!r}")
-    if hasattr(fit.model, "closed_form") or not fit.params:
+    from ..models import Baseline
+
+    if isinstance(fit.model, Baseline) or not fit.params:
         raise ValueError(f"{fit.model.name} has no generative model to replicate answers from")
     if fit.has_draws:
         flat = {k: np.asarray(v).reshape((-1,) + v.shape[2:]) for k, v in fit.samples.items()}

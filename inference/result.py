@@ -64,7 +64,8 @@ class Fit:
     """
 
     def __init__(self, model, method, annotations, data, *, params=None, samples=None,
-                 sample_stats=None, loss_history=None, task_probs=None, diagnostics=None):
+                 sample_stats=None, loss_history=None, task_probs=None, per_task_loglik=None,
+                 diagnostics=None):
         self.model = model
         self.method = method
         self.annotations = annotations
@@ -79,7 +80,7 @@ class Fit:
             params = {k: v.mean(axis=(0, 1)) for k, v in samples.items()}
         self.params = params or {}
         self._task_probs = task_probs
-        self._per_task_loglik = None
+        self._per_task_loglik = per_task_loglik
 
     # --- draws -------------------------------------------------------------------------
     @property
@@ -181,7 +182,7 @@ class Fit:
 
     # --- workers -------------------------------------------------------------------------
     def _stats(self, which: str):
-        fn = getattr(self.model, f"{which}_stats")
+        fn = self.model.worker_stats if which == "worker" else self.model.task_stats
         if self.has_draws:
             flat = self._flat()
             out = jax.vmap(lambda p: fn(p, self.data))(flat)
@@ -352,12 +353,12 @@ class Fit:
         pandas.DataFrame
             Items x classes, rows sum to one.
         """
-        hook = getattr(self.model, "predict_proba", None)
-        if hook is None:
+        if not getattr(self.model, "has_classifier", False):  # baselines have no such flag
             raise TypeError(
                 f"model {self.model.name!r} has no classifier of task features; predict_proba "
                 f"needs a learning-from-crowds model such as 'raykar'"
             )
+        hook = self.model.predict_proba
         names = self.annotations.feature_names
         d = self.data.features.shape[1]
         if isinstance(features, pd.DataFrame):

@@ -1,12 +1,15 @@
 """One runner for every model: ``fit(model, data, method) -> Fit``.
 
-It knows nothing model-specific beyond what a model declares (``sample_params``,
-``log_terms``, and optionally ``em_update`` / ``closed_form``).
+It knows nothing model-specific beyond what a model declares on
+:class:`~crowdzoo.models.base.CrowdModel` (``sample_params``, ``log_terms``, ``has_em`` /
+``em_update``, ``init_params`` or ``warm_start`` / ``init_from``, ``check_data``) or on
+:class:`~crowdzoo.models.base.Baseline` (``task_posterior``).
 """
 
 from __future__ import annotations
 
-import sys
+import math
+import numbers
 import time
 import warnings
 from functools import partial
@@ -15,11 +18,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..models import CrowdModel, crowd_data, get_model
+from ..models import Baseline, CrowdModel, crowd_data, get_model
+from .map import map_program
+from .progress import default_progress
 from .result import Fit
-from .map import run_em, run_lbfgs, run_squarem
+from .samplers import run_nuts, run_svi
 
-__all__ = ["fit", "ConvergenceWarning", "PseudoPosteriorWarning", "METHODS"]
+__all__ = ["fit", "ConvergenceWarning", "PseudoPosteriorWarning", "METHODS", "map_point"]
 
 METHODS = ("map", "svi", "nuts")
 
@@ -54,6 +59,80 @@ class PseudoPosteriorWarning(UserWarning):
     """SVI / NUTS on a model whose likelihood is not a distribution of the answers."""
 
 
+# --- option checks -----------------------------------------------------------------------
+def _check_int(name, value, low, high=None, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be {allowed}, got {value}")
+    return value
+
+
+def _check_float(name, value, low=0.0, high=None, open_high=False):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    value = float(value)
+    bad = not math.isfinite(value) or value <= low
+    if high is not None:
+        bad = bad or (value >= high if open_high else value > high)
+    if bad:
+        rng = f"> {low}" if high is None else f"in ({low}, {high}{')' if open_high else ']'}"
+        raise ValueError(f"{name} must be finite and {rng}, got {value!r}")
+    return value
+
+
+def _check_bool(name, value, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_seed(seed) -> int:
+    """A seed: a non-negative integer below 2**32, or None for a fresh random one."""
+    if seed is None:
+        return int(np.random.SeedSequence().generate_state(1)[0])
+    return _check_int("seed", seed, 0, 2**32 - 1)
+
+
+def _check_options(method: str, opts: dict) -> dict:
+    o = dict(opts)
+    if method == "map":
+        o["tol"] = _check_float("tol", o["tol"])
+        o["param_tol"] = _check_float("param_tol", o["param_tol"])
+        o["max_iter"] = _check_int("max_iter", o["max_iter"], 1, allow_none=True)
+        o["accelerate"] = _check_bool("accelerate", o["accelerate"], allow_none=True)
+        if o["init"] is not None and not isinstance(o["init"], dict):
+            raise TypeError(f"init must be a dict of parameter arrays, got "
+                            f"{type(o['init']).__name__}")
+    elif method == "svi":
+        if not (o["guide"] in ("normal", "delta") or callable(o["guide"])):
+            raise ValueError(f"guide must be 'normal', 'delta' or a callable, got {o['guide']!r}")
+        o["num_steps"] = _check_int("num_steps", o["num_steps"], 1)
+        o["learning_rate"] = _check_float("learning_rate", o["learning_rate"])
+        o["num_particles"] = _check_int("num_particles", o["num_particles"], 1)
+        o["num_draws"] = _check_int("num_draws", o["num_draws"], 1)
+        o["init_from_map"] = _check_bool("init_from_map", o["init_from_map"])
+        o["init_scale"] = _check_float("init_scale", o["init_scale"])
+    else:
+        o["num_warmup"] = _check_int("num_warmup", o["num_warmup"], 0)
+        o["num_samples"] = _check_int("num_samples", o["num_samples"], 1)
+        o["num_chains"] = _check_int("num_chains", o["num_chains"], 1)
+        o["target_accept_prob"] = _check_float("target_accept_prob", o["target_accept_prob"],
+                                               0.0, 1.0, open_high=True)
+        o["max_tree_depth"] = _check_int("max_tree_depth", o["max_tree_depth"], 1, 15)
+        o["init_from_map"] = _check_bool("init_from_map", o["init_from_map"])
+        if o["chain_method"] not in (None, "parallel", "sequential"):
+            raise ValueError(f"chain_method must be None, 'parallel' or 'sequential', got "
+                             f"{o['chain_method']!r}")
+    return o
+
+
 def _as_annotations(data):
     from ..data import Annotations
 
@@ -74,7 +153,7 @@ def fit(
     data,
     method: str = "map",
     *,
-    seed: int = 0,
+    seed: int | None = 0,
     progress: bool | None = None,
     use_gold: bool = True,
     **options,
@@ -93,24 +172,29 @@ def fit(
         ``"svi"``: variational inference with an automatic guide, started from the MAP.
         ``"nuts"``: NUTS, several chains started from the MAP (which keeps every chain in
         the same labelling of the classes).
-    seed : int
-        Seed of every random choice; the same seed gives the same result.
+    seed : int or None
+        Seed of every random choice, a non-negative integer below 2**32; the same seed gives
+        the same result (also whether NUTS chains run in parallel or in sequence). ``None``
+        draws a fresh seed, kept in ``Fit.seed``.
     progress : bool, optional
-        Progress bars for SVI/NUTS; default: when stderr is a terminal.
+        Progress bars for SVI/NUTS; default: in a terminal or a Jupyter kernel.
     use_gold : bool
         Clamp the true label of gold tasks (default). With False the gold labels are only
-        used for scoring.
+        used for scoring. With gold, the MAP also tries a start where the gold points (an
+        M-step from the gold tasks alone) and keeps the better mode: a few gold tasks then
+        break the symmetry between a labelling and its mirror image.
     **options
         Method options. ``map``: ``tol`` (per-answer change of the log posterior, 1e-6),
-        ``param_tol`` (largest change of a parameter, 1e-5; EM only),
+        ``param_tol`` (largest change of a parameter, 1e-5),
         ``max_iter`` (500 for EM, 2000 for L-BFGS), ``init`` (a params dict),
         ``accelerate`` (SQUAREM-accelerated EM: same fixed point, fewer iterations; default:
         the model's ``em_accelerate``, on for the learning-from-crowds models).
         ``svi``: ``guide`` ("normal" | "delta"), ``num_steps`` (3000), ``learning_rate``
         (0.01), ``num_particles``, ``num_draws`` (1000), ``init_from_map``, ``init_scale``.
         ``nuts``: ``num_warmup`` (500), ``num_samples`` (500), ``num_chains`` (4),
-        ``target_accept_prob`` (0.8), ``max_tree_depth`` (10), ``init_from_map`` (True),
-        ``chain_method`` (default: "parallel" when there are enough CPU devices).
+        ``target_accept_prob`` (0.8, in (0, 1)), ``max_tree_depth`` (10), ``init_from_map``
+        (True), ``chain_method`` (default: "parallel" when JAX sees enough devices — see
+        :func:`crowdzoo.setup` —, else "sequential").
 
     Returns
     -------
@@ -138,15 +222,13 @@ def fit(
             f"unknown option(s) {unknown} for method={method!r}; "
             f"valid options: {', '.join(sorted(_OPTIONS[method]))}"
         )
-    opts = {**_OPTIONS[method], **options}
-    if opts.get("accelerate") is not None and not isinstance(opts["accelerate"], bool):
-        raise TypeError(f"accelerate must be True, False or None (the model's default), got "
-                        f"{opts['accelerate']!r}")
+    opts = _check_options(method, {**_OPTIONS[method], **options})
+    seed = check_seed(seed)
+    progress = default_progress() if progress is None else _check_bool("progress", progress)
+    use_gold = _check_bool("use_gold", use_gold)
     annotations = _as_annotations(data)
     cdata = crowd_data(annotations, use_gold=use_gold)
     model.check_data(cdata)
-    if progress is None:
-        progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
     if method != "map" and not model.proper_likelihood:
         warnings.warn(
             f"{model.name}'s likelihood plugs in a statistic of the answers (it is not a "
@@ -157,7 +239,11 @@ def fit(
         )
     key = jax.random.PRNGKey(seed)
     start = time.perf_counter()
-    if method == "map":
+    if isinstance(model, Baseline):
+        post = np.asarray(model.task_posterior(cdata))
+        result = Fit(model, "map", annotations, cdata, params={}, task_probs=post,
+                     diagnostics={"algorithm": "closed form"})
+    elif method == "map":
         result = _fit_map(model, cdata, annotations, opts)
     elif method == "svi":
         result = _fit_svi(model, cdata, annotations, opts, key, progress)
@@ -169,43 +255,56 @@ def fit(
 
 
 # --- MAP -------------------------------------------------------------------------------
-@partial(jax.jit, static_argnums=0)
-def _jitted_init(model, cdata):
+def _initial_params(model: CrowdModel, cdata):
+    """The MAP start computed outside the MAP program, or None (then it is computed inside).
+
+    ``init_from`` a warm start's MAP (the community model), or an eager ``init_params``
+    for models that declare it impure (``jit_init = False``).
+    """
+    warm = model.warm_start()
+    if warm is not None:
+        warm_params, *_ = map_point(warm, cdata)
+        return model.init_from({k: jnp.asarray(v) for k, v in warm_params.items()}, cdata)
+    if model.jit_init:
+        return None
     return model.init_params(cdata)
 
 
-def _initial_params(model, cdata, annotations):
-    """The model's MAP start; compiled when the model declares it pure (``jit_init``)."""
-    if model.jit_init and getattr(model, "initial_error", None) is None:
-        return _jitted_init(model, cdata)
-    return model.init_params(cdata, annotations)
+def map_point(model: CrowdModel, cdata, tol=1e-6, max_iter=None, init=None, param_tol=1e-5,
+              accelerate=None, *, posterior: bool = False):
+    """Run the MAP; return ``(params, history, n_iter, converged, algorithm)``.
 
-
-def _map_point(model, cdata, annotations, tol=1e-6, max_iter=None, init=None, param_tol=1e-5,
-               accelerate=None):
-    """Run the MAP kernel; return (params, history, n_iter, converged, kind)."""
-    params0 = init if init is not None else _initial_params(model, cdata, annotations)
-    params0 = {k: jnp.asarray(v) for k, v in params0.items()}
-    if model.em_update is not None:
+    Closed-form EM (optionally SQUAREM) where the model declares ``has_em``, else L-BFGS,
+    both by the one driver :func:`crowdzoo.inference.map.run_map`, compiled with the start
+    and the final label posterior as one program (:func:`~crowdzoo.inference.map.map_program`).
+    With gold labels and an EM model, a second start from the gold tasks alone runs too and
+    the higher log posterior is kept. With ``posterior=True`` the label posterior
+    ``(probs (T, K), per-task log-likelihood (T,))`` at the MAP is appended.
+    """
+    if model.has_em:
         squarem = model.em_accelerate if accelerate is None else accelerate
-        kind, max_iter = ("squarem" if squarem else "em"), int(max_iter or 500)
-        kernel = run_squarem if squarem else run_em
-        res = kernel(model, params0, cdata, jnp.float32(tol), max_iter, jnp.float32(param_tol))
+        algorithm, max_iter = ("squarem" if squarem else "em"), int(max_iter or 500)
     else:
         if accelerate:
             raise ValueError(f"accelerate=True speeds up closed-form EM, but {model.name} has no "
                              f"EM update here: its MAP is L-BFGS")
-        kind, max_iter = "lbfgs", int(max_iter or 2000)
-        res = run_lbfgs(model, params0, cdata, jnp.float32(tol), max_iter)
+        algorithm, max_iter = "lbfgs", int(max_iter or 2000)
+    params0 = init if init is not None else _initial_params(model, cdata)
+    if params0 is not None:
+        params0 = {k: jnp.asarray(v) for k, v in params0.items()}
+    try_gold = init is None and model.has_em and bool(np.any(np.asarray(cdata.gold) >= 0))
+    out = map_program(model, params0, cdata, jnp.float32(tol), max_iter, jnp.float32(param_tol),
+                      algorithm, try_gold)
+    res = out.result
     n_iter = int(res.n_iter)
     history = np.asarray(res.history)[:n_iter]
     converged = bool(res.converged)
     if not converged:
+        last = (abs(history[-1] - history[-2]) if n_iter > 1 else float("nan"))
         warnings.warn(
-            f"{model.name} MAP ({kind}) hit max_iter={max_iter} before the tolerance "
+            f"{model.name} MAP ({algorithm}) hit max_iter={max_iter} before the tolerance "
             f"tol={tol:g} (last change of the log posterior per answer: "
-            f"{(abs(history[-1] - history[-2]) if n_iter > 1 else float('nan')) / max(cdata.n_answers, 1):.3g}); "
-            f"raise max_iter or tol",
+            f"{last / max(cdata.n_answers, 1):.3g}); raise max_iter or tol",
             ConvergenceWarning,
             stacklevel=4,
         )
@@ -215,45 +314,67 @@ def _map_point(model, cdata, annotations, tol=1e-6, max_iter=None, init=None, pa
             f"{model.name} MAP produced non-finite values; check the priors (concentrations "
             f"must be > 0) and the data"
         )
-    return params, history, n_iter, converged, kind
+    found = (params, history, n_iter, converged, algorithm)
+    if posterior:
+        probs = np.asarray(jax.nn.softmax(out.logits, axis=-1), np.float64)
+        found += ((probs / probs.sum(-1, keepdims=True), np.asarray(out.per_task)),)
+    return found
 
 
 def _fit_map(model, cdata, annotations, opts) -> Fit:
-    if hasattr(model, "closed_form"):
-        post = np.asarray(model.closed_form(cdata))
-        return Fit(model, "map", annotations, cdata, params={}, task_probs=post,
-                   diagnostics={"algorithm": "closed form"})
-    params, history, n_iter, converged, kind = _map_point(
-        model, cdata, annotations, opts["tol"], opts["max_iter"], opts["init"], opts["param_tol"],
-        opts["accelerate"],
+    params, history, n_iter, converged, kind, (probs, per_task) = map_point(
+        model, cdata, opts["tol"], opts["max_iter"], opts["init"], opts["param_tol"],
+        opts["accelerate"], posterior=True,
     )
     return Fit(
         model, "map", annotations, cdata, params=params, loss_history=history,
+        task_probs=probs, per_task_loglik=per_task[None, None],
         diagnostics={"algorithm": kind, "n_iter": n_iter, "converged": converged,
                      "log_posterior": float(history[-1])},
     )
 
 
+@partial(jax.jit, static_argnums=0)
+def _jitted_init(model, cdata):
+    return model.init_params(cdata)
+
+
+def _sampler_start(model, cdata, init_from_map: bool):
+    """Where SVI / NUTS start: the MAP (one labelling of the classes) or the model's start."""
+    if init_from_map:
+        point, history, *_ = map_point(model, cdata)
+        return point, history
+    start = _initial_params(model, cdata)
+    if start is None:
+        start = _jitted_init(model, cdata)
+    return {k: np.asarray(v) for k, v in start.items()}, None
+
+
 # --- SVI -------------------------------------------------------------------------------
 def _fit_svi(model, cdata, annotations, opts, key, progress) -> Fit:
+    point, _ = _sampler_start(model, cdata, opts["init_from_map"])
+    guide_opt = opts["guide"]
+    if callable(guide_opt):
+        return _fit_svi_custom(model, cdata, annotations, opts, key, progress)
+    draws, losses = run_svi(
+        model, cdata, point, key, guide=guide_opt, num_steps=opts["num_steps"],
+        learning_rate=opts["learning_rate"], num_particles=opts["num_particles"],
+        num_draws=1 if guide_opt == "delta" else opts["num_draws"],
+        init_scale=opts["init_scale"], progress=progress)
+    if not np.isfinite(losses[-1]):
+        raise FloatingPointError("SVI diverged (non-finite ELBO); lower learning_rate")
+    samples = {k: np.asarray(draws[k])[None] for k in _param_names(model, cdata)}
+    return Fit(model, "svi", annotations, cdata, samples=samples, loss_history=-losses,
+               diagnostics={"algorithm": f"SVI ({guide_opt} guide)", "n_steps": opts["num_steps"],
+                            "final_elbo": float(-losses[-1])})
+
+
+def _fit_svi_custom(model, cdata, annotations, opts, key, progress) -> Fit:
+    """SVI with a user's guide (``guide=callable(model) -> guide``): NumPyro's ``SVI.run``."""
     import optax
     from numpyro.infer import SVI, Trace_ELBO
-    from numpyro.infer.autoguide import AutoDelta, AutoNormal
-    from numpyro.infer.initialization import init_to_median, init_to_value
 
-    init = init_to_median()
-    if opts["init_from_map"]:
-        point, *_ = _map_point(model, cdata, annotations)
-        init = init_to_value(values={k: jnp.asarray(v) for k, v in point.items()})
-    guide_opt = opts["guide"]
-    if guide_opt == "normal":
-        guide = AutoNormal(model, init_loc_fn=init, init_scale=opts["init_scale"])
-    elif guide_opt == "delta":
-        guide = AutoDelta(model, init_loc_fn=init)
-    elif callable(guide_opt):
-        guide = guide_opt(model)
-    else:
-        raise ValueError(f"guide must be 'normal', 'delta' or a callable, got {guide_opt!r}")
+    guide = opts["guide"](model)
     svi = SVI(model, guide, optax.adam(opts["learning_rate"]),
               Trace_ELBO(num_particles=opts["num_particles"]))
     k_run, k_draw = jax.random.split(key)
@@ -261,12 +382,10 @@ def _fit_svi(model, cdata, annotations, opts, key, progress) -> Fit:
     losses = np.asarray(res.losses)
     if not np.isfinite(losses[-1]):
         raise FloatingPointError("SVI diverged (non-finite ELBO); lower learning_rate")
-    n_draws = 1 if guide_opt == "delta" else opts["num_draws"]
-    draws = guide.sample_posterior(k_draw, res.params, sample_shape=(n_draws,))
-    names = [n for n in _param_names(model, cdata)]
-    samples = {k: np.asarray(draws[k])[None] for k in names}
+    draws = guide.sample_posterior(k_draw, res.params, cdata, sample_shape=(opts["num_draws"],))
+    samples = {k: np.asarray(draws[k])[None] for k in _param_names(model, cdata)}
     return Fit(model, "svi", annotations, cdata, samples=samples, loss_history=-losses,
-               diagnostics={"algorithm": f"SVI ({guide_opt} guide)", "n_steps": opts["num_steps"],
+               diagnostics={"algorithm": "SVI (custom guide)", "n_steps": opts["num_steps"],
                             "final_elbo": float(-losses[-1])})
 
 
@@ -278,27 +397,27 @@ def _param_names(model, cdata):
 
 # --- NUTS ------------------------------------------------------------------------------
 def _fit_nuts(model, cdata, annotations, opts, key, progress) -> Fit:
-    from numpyro.infer import MCMC, NUTS
-    from numpyro.infer.initialization import init_to_median, init_to_value
-
-    init = init_to_median()
-    map_history = None
-    if opts["init_from_map"]:
-        point, map_history, *_ = _map_point(model, cdata, annotations)
-        init = init_to_value(values={k: jnp.asarray(v) for k, v in point.items()})
-    chains = int(opts["num_chains"])
+    point, map_history = _sampler_start(model, cdata, opts["init_from_map"])
+    chains = opts["num_chains"]
     chain_method = opts["chain_method"]
     if chain_method is None:
-        chain_method = "parallel" if jax.local_device_count() >= chains else "sequential"
-    kernel = NUTS(model, init_strategy=init, target_accept_prob=opts["target_accept_prob"],
-                  max_tree_depth=opts["max_tree_depth"])
-    mcmc = MCMC(kernel, num_warmup=opts["num_warmup"], num_samples=opts["num_samples"],
-                num_chains=chains, chain_method=chain_method, progress_bar=progress)
-    mcmc.run(key, cdata, extra_fields=("diverging", "num_steps", "accept_prob", "energy"))
-    samples = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
-    stats = {k: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
-    return Fit(model, "nuts", annotations, cdata, samples=samples, sample_stats=stats,
+        chain_method = "parallel" if chains > 1 and jax.local_device_count() >= chains \
+            else "sequential"
+    if chain_method == "parallel" and jax.local_device_count() < chains:
+        raise ValueError(
+            f"chain_method='parallel' needs {chains} devices but JAX sees "
+            f"{jax.local_device_count()}; call crowdzoo.setup() before using JAX, or use "
+            f"chain_method='sequential'"
+        )
+    run = run_nuts(model, cdata, point, key, num_warmup=opts["num_warmup"],
+                   num_samples=opts["num_samples"], num_chains=chains,
+                   target_accept_prob=opts["target_accept_prob"],
+                   max_tree_depth=opts["max_tree_depth"], chain_method=chain_method,
+                   progress=progress)
+    stats = run.stats
+    return Fit(model, "nuts", annotations, cdata, samples=run.samples, sample_stats=stats,
                loss_history=map_history,
                diagnostics={"algorithm": f"NUTS ({chains} chains, {chain_method})",
                             "num_warmup": opts["num_warmup"], "num_samples": opts["num_samples"],
                             "divergences": int(stats["diverging"].sum())})
+

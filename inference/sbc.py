@@ -22,10 +22,11 @@ rank bins; the model *fails* SBC when the smallest p-value is below ``alpha / m`
 The ECDF-difference plot with a simultaneous band (Säilynoja, Bürkner & Vehtari 2022) is in
 :mod:`crowdzoo.inference.criticism_plots`.
 
-The posterior is computed by NUTS (NumPyro), started from the MAP as :func:`crowdzoo.fit`
-does, or by SVI (AutoNormal guide, reported separately: mean-field SVI is not expected to
-be calibrated). One kernel is compiled per model and data shape and reused for every
-replication, so an SBC run costs one compilation plus ``R`` short chains.
+The posterior is computed by :func:`crowdzoo.fit` itself — the MAP, NUTS (one chain,
+started from the MAP) or SVI (AutoNormal guide, reported separately: mean-field SVI is not
+expected to be calibrated) that users run — and the crowds by
+:func:`crowdzoo.data.simulate`, the model's own program. ``fit`` compiles its kernels once
+per model and data shape, so an SBC run costs one compilation plus ``R`` short chains.
 
 References
 ----------
@@ -43,10 +44,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
-from functools import partial
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
@@ -62,31 +60,11 @@ __all__ = [
     "simulate_batch",
 ]
 
-#: name of the model attribute that says the model needs task features (``features (T, D)``)
-FEATURES_ATTR = "needs_features"
-
-
 def needs_features(model, n_classes: int = 2) -> bool:
-    """Whether a model needs task features ``(T, D)``.
+    """Whether a model needs task features ``(T, D)`` (its declared ``needs_features``)."""
+    from ..models import get_model
 
-    Read from the model attribute ``needs_features`` where the model declares it; otherwise
-    probed: the model's ``check_data`` refuses a tiny crowd without features but takes the
-    same crowd with features.
-    """
-    declared = getattr(model, FEATURES_ATTR, None)
-    if declared is not None:
-        return bool(declared)
-    probe = _sizes_data(np.arange(2), np.arange(2), 2, 2, n_classes, None)
-    try:
-        model.check_data(probe)
-        return False
-    except ValueError:
-        pass
-    try:
-        model.check_data(dataclasses.replace(probe, features=jnp.zeros((2, 2), jnp.float32)))
-    except ValueError:
-        return False
-    return True
+    return bool(get_model(model).needs_features)
 
 
 # --- statistics ------------------------------------------------------------------------
@@ -179,61 +157,31 @@ def ecdf_band(n_reps: int, n_draws: int, alpha: float = 0.05, n_sim: int = 2000,
 
 
 # --- simulation ------------------------------------------------------------------------
-def _sizes_data(task, worker, n_tasks, n_workers, n_classes, features):
-    from ..models.core import CrowdData
-
-    return CrowdData(
-        task=jnp.asarray(task, jnp.int32), worker=jnp.asarray(worker, jnp.int32), label=None,
-        gold=jnp.full(n_tasks, -1, jnp.int32),
-        features=None if features is None else jnp.asarray(features, jnp.float32),
-        n_tasks=n_tasks, n_workers=n_workers, n_classes=n_classes,
-    )
-
-
-@partial(jax.jit, static_argnames=("model",))
-def _simulate_one(model, key, data):
-    import numpyro
-
-    with numpyro.handlers.trace() as tr, numpyro.handlers.seed(rng_seed=key):
-        model(data)
-    return {k: s["value"] for k, s in tr.items() if s["type"] == "sample" and not s["is_observed"]}
-
-
 def simulate_batch(model, n_reps: int, n_tasks: int, n_workers: int, n_classes: int,
                    answers_per_task: int, *, n_features: int = 2, seed: int = 0):
     """Simulate ``n_reps`` crowds from the prior with the model's own program.
 
-    Replication ``r`` is exactly ``crowdzoo.data.simulate(model, ..., seed=seed + r)`` (same
-    design, same draws; features, where the model needs them, are standard normal
-    ``(n_tasks, n_features)`` from ``numpy.random.default_rng(seed + r)``), run under ``jit``
-    so that it compiles once for all replications.
+    Replication ``r`` is ``crowdzoo.data.simulate(model, ..., seed=seed + r)`` (features,
+    where the model needs them, are standard normal ``(n_tasks, n_features)`` from
+    ``numpy.random.default_rng(seed + r)``).
 
     Returns
     -------
-    list of (CrowdData, params, z, features)
-        The data with labels, the true parameters (numpy), the true labels and the features.
+    list of SimulatedCrowd
+        ``(annotations, true_labels, params)`` per replication.
     """
-    from ..data.simulate import random_design
-    from ..inference.map import param_supports
+    from ..data.simulate import simulate
     from ..models import get_model
 
     model = get_model(model)
     out = []
-    names = None
-    with_features = needs_features(model, n_classes)
     for r in range(n_reps):
         s = seed + r
-        task, worker = random_design(n_tasks, n_workers, answers_per_task, seed=s)
         feats = None
-        if with_features:
+        if model.needs_features:
             feats = np.random.default_rng(s).standard_normal((n_tasks, n_features))
-        data = _sizes_data(task, worker, n_tasks, n_workers, n_classes, feats)
-        if names is None:
-            names = list(param_supports(model, data))
-        values = _simulate_one(model, jax.random.PRNGKey(s), data)
-        z, y = np.asarray(values["z"]), values["y"]
-        params = {k: np.asarray(values[k]) for k in names}
-        out.append((dataclasses.replace(data, label=jnp.asarray(y, jnp.int32)), params, z, feats))
+        out.append(simulate(model, n_tasks, n_workers, n_classes, answers_per_task,
+                            features=feats, seed=s))
     return out
 
 
@@ -283,115 +231,6 @@ def _prior_shapes(model, data):
     with numpyro.handlers.trace() as tr, numpyro.handlers.seed(rng_seed=0):
         model.sample_params(data)
     return {k: s["value"] for k, s in tr.items() if s["type"] == "sample" and not s["is_observed"]}
-
-
-# --- posterior engines -----------------------------------------------------------------
-def _params0_fn(model, data0):
-    """``init_params`` under ``jit`` where it traces, else eagerly (e.g. numpy inside)."""
-    jitted = jax.jit(lambda d: model.init_params(d))
-    try:
-        jitted(data0)
-        return jitted
-    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError,
-            jax.errors.TracerBoolConversionError, jax.errors.TracerIntegerConversionError):
-        return model.init_params
-
-
-def _map_start(model, data, params0):
-    """Unconstrained MAP (closed-form EM or L-BFGS, as crowdzoo.fit) to start a sampler.
-
-    Traceable; entries that come out non-finite fall back to 0 in the unconstrained space.
-    """
-    from numpyro.infer.util import unconstrain_fn
-
-    from .map import run_em, run_lbfgs
-
-    params0 = {k: jnp.asarray(v) for k, v in params0.items()}
-    if model.em_update is not None:
-        res = run_em(model, params0, data, jnp.float32(1e-6), 500)
-    else:
-        res = run_lbfgs(model, params0, data, jnp.float32(1e-6), 2000)
-    u0 = unconstrain_fn(model, (data,), {}, res.params)
-    u0 = jax.tree.map(lambda a: jnp.where(jnp.isfinite(a), a, 0.0), u0)
-    return u0, res.converged
-
-
-def _nuts_runner(model, num_warmup, num_samples, thin, target_accept_prob, max_tree_depth,
-                 n_tasks_checked):
-    """One jitted ``run(key, data, params0) -> (draws, label_probs, divergences, steps, conv)``.
-
-    The MAP start, warmup and sampling are one compiled program, reused for every
-    replication (same shapes).
-    """
-    from numpyro.infer.hmc import hmc
-    from numpyro.infer.util import constrain_fn, potential_energy
-
-    def potential_fn_gen(data):
-        return partial(potential_energy, model, (data,), {})
-
-    init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
-    total = num_warmup + num_samples
-
-    @jax.jit
-    def run(key, data, params0):
-        u0, converged = _map_start(model, data, params0)
-        state = init_kernel(u0, num_warmup, target_accept_prob=target_accept_prob,
-                            max_tree_depth=max_tree_depth, model_args=(data,), rng_key=key)
-
-        def step(s, _):
-            s = sample_kernel(s, model_args=(data,))
-            return s, (s.z, s.diverging, s.num_steps)
-
-        _, (zs, div, steps) = jax.lax.scan(step, state, None, length=total)
-        zs = jax.tree.map(lambda a: a[num_warmup::thin], zs)
-        draws = jax.vmap(lambda u: constrain_fn(model, (data,), {}, u))(zs)
-        probs = _label_probs(model, draws, data, n_tasks_checked)
-        return draws, probs, div[num_warmup:].sum(), steps[num_warmup:].mean(), converged
-
-    return run
-
-
-def _label_probs(model, draws, data, n_tasks_checked):
-    """Rao-Blackwellized ``p(z_t | y)`` of the first tasks, averaged over draws."""
-
-    def one(p):
-        return jax.nn.softmax(model.log_likelihood(p, data).logits[:n_tasks_checked], axis=-1)
-
-    return jax.vmap(one)(draws).mean(0)
-
-
-def _svi_runner(model, data0, num_steps, learning_rate, n_draws, n_tasks_checked):
-    """One jitted ``run(key, data, params0)``: MAP start, SVI (AutoNormal), guide draws."""
-    import numpyro
-    import optax
-    from numpyro.infer import SVI, Trace_ELBO
-    from numpyro.infer.autoguide import AutoNormal
-    from numpyro.infer.initialization import init_to_median
-
-    guide = AutoNormal(model, init_loc_fn=init_to_median(), init_scale=0.05)
-    svi = SVI(model, guide, optax.adam(learning_rate), Trace_ELBO())
-    with numpyro.handlers.seed(rng_seed=0):
-        svi.init(jax.random.PRNGKey(0), data0)  # sets up the guide's prototype once
-
-    @jax.jit
-    def run(key, data, params0):
-        u0, converged = _map_start(model, data, params0)
-        k_init, k_draw = jax.random.split(key)
-        init = {f"{k}_{guide.prefix}_loc": v for k, v in u0.items()}
-        state = svi.init(k_init, data, init_params=init)
-
-        def step(s, _):
-            s, loss = svi.update(s, data)
-            return s, loss
-
-        state, losses = jax.lax.scan(step, state, None, length=num_steps)
-        params = svi.get_params(state)
-        draws = guide.sample_posterior(k_draw, params, data, sample_shape=(n_draws,))
-        draws = {k: draws[k] for k in u0}
-        probs = _label_probs(model, draws, data, n_tasks_checked)
-        return draws, probs, jnp.sum(~jnp.isfinite(losses)), losses[-1], converged
-
-    return run
 
 
 # --- the harness -----------------------------------------------------------------------
@@ -538,30 +377,41 @@ def run_sbc(
     if num_samples // thin < 1:
         raise ValueError("num_samples // thin must be at least 1")
     start = time.perf_counter()
+    from ..models.core import crowd_data
+    from .runner import ConvergenceWarning, fit
+
     sims = simulate_batch(model, n_reps, n_tasks, n_workers, n_classes, answers_per_task,
                           n_features=n_features, seed=seed)
-    data0 = sims[0][0]
+    data0 = crowd_data(sims[0].annotations)
     fit_model.check_data(data0)
-    n_draws = num_samples // thin
     if method == "nuts":
-        run = _nuts_runner(fit_model, num_warmup, num_samples, thin, target_accept_prob,
-                           max_tree_depth, n_tasks_checked)
+        n_draws = num_samples // thin
+        options = {"num_warmup": num_warmup, "num_samples": num_samples, "num_chains": 1,
+                   "target_accept_prob": target_accept_prob, "max_tree_depth": max_tree_depth}
     else:
         n_draws = num_samples
-        run = _svi_runner(fit_model, data0, svi_steps, learning_rate, n_draws, n_tasks_checked)
-    params0_fn = _params0_fn(fit_model, data0)
+        options = {"num_steps": svi_steps, "learning_rate": learning_rate,
+                   "num_draws": num_samples}
     quantities = sbc_quantities(model, data0, n_workers_checked, n_tasks_checked)
     ranks = {q[0]: np.zeros(n_reps, int) for q in quantities}
     divergences, steps, map_converged = [], [], []
     rng = np.random.default_rng(seed)
-    for r, (data, params, z, _) in enumerate(sims):
-        key = jax.random.PRNGKey(seed + r)
-        draws, probs, div, step, converged = run(key, data, params0_fn(data))
-        draws = {k: np.asarray(v) for k, v in draws.items()}
-        probs = np.asarray(probs, float)
-        divergences.append(int(div))
-        steps.append(float(step))
-        map_converged.append(bool(converged))
+    for r, sim in enumerate(sims):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            result = fit(fit_model, sim.annotations, method=method, seed=seed + r,
+                         progress=False, **options)
+        map_converged.append(not any("MAP" in str(w.message) for w in caught
+                                     if issubclass(w.category, ConvergenceWarning)))
+        draws = {k: np.asarray(v).reshape((-1,) + v.shape[2:])[::thin if method == "nuts" else 1]
+                 for k, v in result.samples.items()}
+        probs = result.task_posterior().to_numpy()
+        z = sim.annotations.classes.get_indexer(sim.true_labels.to_numpy())
+        if method == "nuts":
+            divergences.append(int(result.sample_stats["diverging"].sum()))
+            steps.append(float(result.sample_stats["num_steps"].mean()))
+        else:
+            divergences.append(int((~np.isfinite(result.loss_history)).sum()))
         for label, site, idx in quantities:
             if site == "z":
                 t = idx[0]
@@ -569,7 +419,7 @@ def run_sbc(
                 u = p[: z[t]].sum() + rng.random() * p[z[t]]
                 ranks[label][r] = min(int(np.floor(u * (n_draws + 1))), n_draws)
             else:
-                true = params[site][idx]
+                true = sim.params[site][idx]
                 ranks[label][r] = int((draws[site][(slice(None),) + idx] < true).sum())
     settings = {
         "n_reps": n_reps, "n_tasks": n_tasks, "n_workers": n_workers, "n_classes": n_classes,

@@ -6,7 +6,7 @@ logits, per-answer emission log-probabilities, one exact marginalization).
 
 from __future__ import annotations
 
-from .base import CrowdModel
+from .base import Baseline, CrowdModel
 from .biased_worker import BiasedWorker
 from .community import Community
 from .core import CrowdData, crowd_data, marginalize
@@ -20,6 +20,8 @@ from .difficulty import DifficultyAdaptive, DifficultyFixed
 from .yan import Yan
 
 __all__ = [
+    "BASELINES",
+    "Baseline",
     "BiasedWorker",
     "Community",
     "CrowdData",
@@ -41,41 +43,49 @@ __all__ = [
     "register",
 ]
 
-#: name -> model class (instantiated with its defaults by :func:`get_model`)
+#: name -> generative model class (instantiated with its defaults by :func:`get_model`)
 REGISTRY: dict[str, type[CrowdModel]] = {}
+#: name -> baseline aggregator (not a generative model: MAP only, no simulation, no LOO)
+BASELINES: dict[str, type[Baseline]] = {"majority_vote": MajorityVote}
 
 
 def register(cls: type[CrowdModel]) -> type[CrowdModel]:
     """Add a model class to the registry under ``cls.name`` (usable as a decorator)."""
     if not cls.name:
         raise ValueError(f"{cls.__name__} has no name")
+    if not issubclass(cls, CrowdModel):
+        raise TypeError(f"{cls.__name__} is not a CrowdModel")
     REGISTRY[cls.name] = cls
     return cls
 
 
-for _cls in (MajorityVote, OneCoin, DawidSkene, Raykar, GLAD, HonestWorker, BiasedWorker, Community,
+for _cls in (OneCoin, DawidSkene, Raykar, GLAD, HonestWorker, BiasedWorker, Community,
              Yan, DifficultyAdaptive, DifficultyFixed):
     register(_cls)
 
 
-def get_model(model) -> CrowdModel:
-    """Return a model instance from a registry name, a model class or a model instance."""
-    if isinstance(model, CrowdModel):
+def get_model(model) -> CrowdModel | Baseline:
+    """Return a model instance from a registry name, a model class or a model instance.
+
+    Baselines (``"majority_vote"``) resolve too; they are not generative models.
+    """
+    if isinstance(model, (CrowdModel, Baseline)):
         return model
-    if isinstance(model, type) and issubclass(model, CrowdModel):
+    if isinstance(model, type) and issubclass(model, (CrowdModel, Baseline)):
         return model()
     if isinstance(model, str):
-        try:
-            return REGISTRY[model]()
-        except KeyError:
-            known = ", ".join(sorted(REGISTRY))
-            raise ValueError(f"unknown model {model!r}; registered models: {known}") from None
+        cls = REGISTRY.get(model) or BASELINES.get(model)
+        if cls is None:
+            known = ", ".join(sorted(REGISTRY) + sorted(BASELINES))
+            raise ValueError(f"unknown model {model!r}; registered models: {known}")
+        return cls()
     raise TypeError(f"model must be a registry name or a CrowdModel, got {type(model).__name__}")
 
 
 def list_models() -> list[dict[str, str]]:
-    """Name, title, methods and reference of every registered model."""
-    return [
-        {"name": n, "title": c.title, "methods": ",".join(c.methods), "reference": c.reference}
-        for n, c in sorted(REGISTRY.items())
-    ]
+    """Name, title, methods and reference of every registered model and baseline."""
+    rows = [{"name": n, "title": c.title, "methods": ",".join(c.methods), "reference": c.reference,
+             "kind": "model"} for n, c in sorted(REGISTRY.items())]
+    rows += [{"name": n, "title": c.title, "methods": ",".join(c.methods),
+              "reference": c.reference, "kind": "baseline"} for n, c in sorted(BASELINES.items())]
+    return rows

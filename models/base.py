@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 
-from .core import CrowdData, observe_or_generate
+from .core import CrowdData, marginalize, observe_or_generate
 
-__all__ = ["CrowdModel", "soft_majority_vote"]
+__all__ = ["Baseline", "CrowdModel", "Params", "soft_majority_vote"]
 
 Params = dict[str, jax.Array]
 
@@ -53,10 +54,22 @@ class CrowdModel:
     program: with labels it adds the exact marginal likelihood; without labels it generates
     them, so every model is its own simulator.
 
-    Optional declarations the runner uses when present:
+    Every capability the runner may use is declared here once, with a default; the runner
+    asks these, it never probes with ``hasattr``:
 
-    * :meth:`em_update` — a closed-form M-step (EM-like MAP without gradients);
-    * :meth:`worker_stats` / :meth:`task_stats` — derived per-worker / per-task quantities.
+    * :attr:`has_em` and :meth:`em_update` — a closed-form M-step (EM-like MAP without
+      gradients); without it the MAP is L-BFGS on the exact marginal posterior;
+    * :meth:`init_params` — the MAP's starting point; or :meth:`warm_start` +
+      :meth:`init_from`, a simpler model whose MAP the runner fits first;
+    * :attr:`has_classifier` and :meth:`predict_proba` — a classifier of task features
+      (learning from crowds);
+    * :meth:`worker_stats` / :meth:`task_stats` — derived per-worker / per-task quantities;
+    * :meth:`generate` — the simulator (default: the program itself, with no answers);
+    * :meth:`check_data` — refuse data the model cannot take, with a clear message.
+
+    Models are immutable values: settings are fixed in ``__init__`` (writing an attribute
+    afterwards raises), equal settings compare and hash equal, and the hash never changes —
+    a model is a static argument of jitted kernels, so equal models share compilations.
     """
 
     name: ClassVar[str] = ""
@@ -64,7 +77,7 @@ class CrowdModel:
     reference: ClassVar[str] = ""
     #: inference methods the model supports
     methods: ClassVar[tuple[str, ...]] = ("map", "svi", "nuts")
-    #: whether ``init_params(data)`` is pure JAX (then the runner jit-compiles it: an eager
+    #: whether :meth:`init_params` is pure JAX (then the runner jit-compiles it: an eager
     #: first call dispatches op by op, which costs seconds)
     jit_init: ClassVar[bool] = True
     #: whether the model learns from task features (then ``data.features`` is required)
@@ -79,13 +92,53 @@ class CrowdModel:
     #: whether the MAP's closed-form EM runs SQUAREM-accelerated by default (``fit`` option
     #: ``accelerate``): worth it where plain EM crawls, as with a jointly learned classifier
     em_accelerate: ClassVar[bool] = False
+    #: whether :meth:`em_update` is a closed-form M-step (else the MAP is L-BFGS)
+    has_em: ClassVar[bool] = False
+    #: whether :meth:`predict_proba` classifies new items from their features
+    has_classifier: ClassVar[bool] = False
     #: ArviZ dims of each parameter site (the leading sample dims excluded)
     dims: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    # --- immutability ----------------------------------------------------------------------
+    def __init_subclass__(cls, **kwargs):
+        """Freeze instances once the outermost ``__init__`` has returned."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+
+        @functools.wraps(init)
+        def frozen_init(self, *args, **kw):
+            depth = self.__dict__.get("_init_depth", 0)
+            object.__setattr__(self, "_init_depth", depth + 1)
+            try:
+                init(self, *args, **kw)
+            finally:
+                object.__setattr__(self, "_init_depth", depth)
+            if depth == 0:
+                object.__setattr__(self, "_frozen", True)
+
+        cls.__init__ = frozen_init
+
+    def __setattr__(self, name, value):
+        if self.__dict__.get("_frozen", False):
+            raise AttributeError(
+                f"{type(self).__name__} is immutable (its hash keys compiled kernels): "
+                f"build a new model instead of setting {name!r}"
+            )
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def settings(self) -> dict[str, Any]:
+        """The model's settings (constructor arguments as stored)."""
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
     # --- to be written by each model -------------------------------------------------
     def sample_params(self, data: CrowdData) -> Params:
         """Sample the parameters from their priors (NumPyro statements); return them."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must write sample_params")
 
     def log_terms(self, params: Params, data: CrowdData, labels):
         """Return ``(log_prior, log_emit)``.
@@ -93,20 +146,36 @@ class CrowdModel:
         ``log_prior`` is ``(T, K)`` or ``(K,)``; ``log_emit`` is ``(N, K)`` for the given
         ``labels`` or, when ``labels`` is None, the full ``(N, K, L)`` table.
         """
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must write log_terms")
 
-    # --- optional ----------------------------------------------------------------------
-    em_update = None  #: ``em_update(params, resp, data) -> params`` where available
+    # --- declared capabilities, with their defaults ----------------------------------------
+    def em_update(self, params: Params, resp: jax.Array, data: CrowdData) -> Params:
+        """Closed-form M-step: new parameters given the ``(T, K)`` label posterior ``resp``.
 
-    def init_params(self, data: CrowdData, annotations=None) -> Params:
-        """A starting point for MAP: one M-step from the soft majority vote, where available.
-
-        ``annotations`` (the user's ids) is given so that a model can align inputs indexed by
-        worker or task ids, such as Dawid-Skene's ``initial_error``.
+        Declared by models with :attr:`has_em`; ``params`` (the current point) is always
+        given. The default raises: the runner then uses L-BFGS.
         """
-        if self.em_update is None:
-            raise NotImplementedError(f"{self.name}: no init_params")
-        return self.em_update(None, soft_majority_vote(data), data)
+        raise NotImplementedError(f"{self.name} has no closed-form EM update")
+
+    def init_params(self, data: CrowdData) -> Params:
+        """A starting point for the MAP (constrained space), typically one M-step from the
+        soft majority vote (:func:`soft_majority_vote`). Pure JAX when :attr:`jit_init`."""
+        raise NotImplementedError(f"{self.name}: no init_params")
+
+    def warm_start(self) -> CrowdModel | None:
+        """A simpler model whose MAP the runner fits first to start this one (None: none)."""
+        return None
+
+    def init_from(self, warm_params: Params, data: CrowdData) -> Params:
+        """The MAP start built from :meth:`warm_start`'s MAP (used when it is not None)."""
+        raise NotImplementedError(f"{self.name}: no init_from")
+
+    def predict_proba(self, params: Params, features: jax.Array, data: CrowdData) -> jax.Array:
+        """``p(z = k | x)`` of new items (models with :attr:`has_classifier`)."""
+        raise NotImplementedError(
+            f"model {self.name!r} has no classifier of task features; predict_proba needs a "
+            f"learning-from-crowds model such as 'raykar'"
+        )
 
     def worker_stats(self, params: Params, data: CrowdData) -> dict[str, Any]:
         """Derived per-worker quantities (leading dim: worker)."""
@@ -116,27 +185,44 @@ class CrowdModel:
         """Derived per-task quantities (leading dim: task)."""
         return {}
 
+    def check_data(self, data: CrowdData) -> None:
+        """Raise a clear error when the model cannot take these data (e.g. binary only)."""
+        if self.binary_only and data.n_classes != 2:
+            raise ValueError(f"{self.name} is binary (2 classes) but the data have "
+                             f"{data.n_classes} classes")
+        if self.needs_features and data.features is None:
+            raise ValueError(
+                f"{self.name} learns from task features, but these data have none; pass them "
+                f"with Annotations.from_frame(..., features=frame indexed by task id)"
+            )
+
+    def generate(self, params: Params, data: CrowdData):
+        """Simulate ``(z, y)`` given the parameters (sites ``z`` and ``y``; NumPyro statements).
+
+        The default draws ``z`` from the per-task prior (gold-clamped) and each answer from
+        the emission table; a model overrides it to show extra discrete variables explicitly.
+        """
+        log_prior, table = self.log_terms(params, data, None)
+        return observe_or_generate(log_prior, lambda _: table, data)
+
     # --- the NumPyro program --------------------------------------------------------------
     def __call__(self, data: CrowdData):
         """Run the model as a NumPyro program: priors, parameters, then the answers."""
         params = self.sample_params(data)
+        if data.label is None:
+            return self.generate(params, data)
         log_prior, log_emit = self.log_terms(params, data, data.label)
         return observe_or_generate(log_prior, lambda _: log_emit, data)
 
     def log_likelihood(self, params: Params, data: CrowdData):
         """Exact marginal log-likelihood and posterior logits for given parameters."""
-        from .core import marginalize
-
         lp, le = self.log_terms(params, data, data.label)
         return marginalize(lp, le, data)
-
-    def check_data(self, data: CrowdData) -> None:
-        """Raise a clear error when the model cannot take these data (e.g. binary only)."""
 
     # Models are static arguments of jitted kernels: equal settings -> equal hash -> one
     # compilation, however many times a user builds ``DawidSkene()``.
     def _static_key(self):
-        return (type(self), tuple(sorted((k, _freeze(v)) for k, v in vars(self).items())))
+        return (type(self), tuple(sorted((k, _freeze(v)) for k, v in self.settings().items())))
 
     def __eq__(self, other) -> bool:
         return type(self) is type(other) and self._static_key() == other._static_key()
@@ -145,6 +231,46 @@ class CrowdModel:
         return hash(self._static_key())
 
     def __repr__(self) -> str:
-        fields = {k: v for k, v in vars(self).items() if not k.startswith("_")}
-        inner = ", ".join(f"{k}={v!r}" for k, v in fields.items())
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.settings().items())
         return f"{type(self).__name__}({inner})"
+
+
+class Baseline:
+    """A label aggregator that is not a generative model (majority vote): MAP-like only.
+
+    It has no parameters and no likelihood, so it lives apart from the registry of
+    generative models (no SVI / NUTS, no simulation, no LOO); ``crowdzoo.fit`` still accepts
+    its name and returns a :class:`~crowdzoo.inference.Fit` with its task posterior.
+    """
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    reference: ClassVar[str] = ""
+    methods: ClassVar[tuple[str, ...]] = ("map",)
+    needs_features: ClassVar[bool] = False
+    binary_only: ClassVar[bool] = False
+    dims: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    def task_posterior(self, data: CrowdData) -> jax.Array:
+        """``(T, K)`` label distribution of every task (gold-clamped)."""
+        raise NotImplementedError
+
+    def check_data(self, data: CrowdData) -> None:
+        """Baselines take any crowd."""
+
+    def worker_stats(self, params, data) -> dict[str, Any]:
+        """No per-worker parameters."""
+        return {}
+
+    def task_stats(self, params, data) -> dict[str, Any]:
+        """No per-task parameters."""
+        return {}
+
+    def __eq__(self, other) -> bool:
+        return type(self) is type(other)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"

@@ -151,7 +151,7 @@ class Community(CrowdModel):
     2
     """
 
-    jit_init = False  # k-means in NumPy
+    jit_init = False  # k-means in NumPy (init_from)
 
     name = "community"
     title = "Community model (CBCC: workers copy one of M community confusion matrices)"
@@ -233,20 +233,20 @@ class Community(CrowdModel):
         return jnp.log(params["pi"]), log_conf[data.worker, :, labels]
 
     # --- MAP start --------------------------------------------------------------------------
-    def init_params(self, data: CrowdData, annotations=None) -> Params:
-        """Dawid-Skene's MAP, then weighted k-means of its confusion matrices into M groups."""
-        from ..inference.map import run_em
+    def warm_start(self) -> DawidSkene:
+        """Dawid-Skene: its MAP's confusion matrices are clustered into the communities."""
+        return DawidSkene()
 
-        ds = DawidSkene()
-        res = run_em(ds, ds.init_params(data), data, jnp.float32(1e-6), 200)
-        conf = np.asarray(res.params["confusion"], np.float64)
+    def init_from(self, warm_params: Params, data: CrowdData) -> Params:
+        """Weighted k-means of Dawid-Skene's MAP confusion matrices into M groups."""
+        conf = np.asarray(warm_params["confusion"], np.float64)
         W, K = data.n_workers, data.n_classes
         n_answers = np.bincount(np.asarray(data.worker), minlength=W).astype(float)
         centers, assign = kmeans(conf.reshape(W, K * K), n_answers, self.n_communities)
         centers = centers.reshape(-1, K, K) + 1e-3
         sizes = np.bincount(assign, minlength=self.n_communities) + 1.0
         return {
-            "pi": jnp.asarray(res.params["pi"]),
+            "pi": jnp.asarray(warm_params["pi"], jnp.float32),
             "community_prob": jnp.asarray(sizes / sizes.sum(), jnp.float32),
             "community_confusion": jnp.asarray(centers / centers.sum(-1, keepdims=True),
                                                jnp.float32),

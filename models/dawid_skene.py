@@ -32,7 +32,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from .base import CrowdModel, Params
+from .base import CrowdModel, Params, soft_majority_vote
 from .core import CrowdData
 
 __all__ = ["DawidSkene", "dirichlet_map", "confusion_concentration"]
@@ -71,14 +71,15 @@ class DawidSkene(CrowdModel):
         Dirichlet concentration of the class frequencies ``pi``.
     eps : float
         Floor of the M-step's entries before normalizing (matters only for flat priors).
-    initial_error : pandas.DataFrame or array (W, K, K), optional
-        Worker confusion matrices from history, in Crowd-Kit's layout (index ``(worker,
-        label)``, columns the true labels) or as an array ``[worker, true, label]`` in the
-        data's worker order. Used only by the MAP's first M-step, as in Crowd-Kit.
+    initial_error : array (W, K, K), optional
+        Worker confusion matrices from history, ``[worker, true, label]`` in the data's worker
+        and class order. Used only by the MAP's first M-step, as in Crowd-Kit
+        (:class:`crowdzoo.aggregation.DawidSkene` turns Crowd-Kit's ``(worker, label)``-indexed
+        frame into this array).
     initial_error_strategy : {"assign", "addition"}, optional
         ``"assign"``: the first M-step's confusion matrices are replaced by ``initial_error``
-        (normalized; every worker must be given). ``"addition"``: ``initial_error`` holds
-        counts added to the first M-step's expected counts (partial matrices allowed).
+        (rows normalized). ``"addition"``: ``initial_error`` holds counts added to the first
+        M-step's expected counts (zeros where nothing is known).
 
     Examples
     --------
@@ -113,6 +114,21 @@ class DawidSkene(CrowdModel):
         if initial_error is not None and initial_error_strategy is None:
             raise ValueError("initial_error was given without initial_error_strategy "
                              "('assign' or 'addition')")
+        if initial_error is not None:
+            import pandas as pd
+
+            if isinstance(initial_error, (pd.DataFrame, pd.Series)):
+                raise TypeError(
+                    "initial_error must be an array (W, K, K) [worker, true, label] in the "
+                    "data's order; crowdzoo.aggregation.DawidSkene aligns Crowd-Kit's "
+                    "(worker, label)-indexed frame"
+                )
+            initial_error = np.array(initial_error, dtype=np.float32)
+            if initial_error.ndim != 3 or initial_error.shape[1] != initial_error.shape[2]:
+                raise ValueError(f"initial_error must have shape (W, K, K), got "
+                                 f"{initial_error.shape}")
+            if not np.isfinite(initial_error).all() or (initial_error < 0).any():
+                raise ValueError("initial_error must be finite and non-negative")
         self.confusion_prior = confusion_prior
         self.class_prior = class_prior
         self.eps = eps
@@ -151,8 +167,10 @@ class DawidSkene(CrowdModel):
         zeros = jnp.zeros((data.n_workers, data.n_classes, data.n_classes), resp.dtype)
         return zeros.at[data.worker, :, data.label].add(resp[data.task])
 
-    def em_update(self, params, resp, data: CrowdData, extra_counts=None) -> Params:
-        """M-step: Dirichlet posterior modes of ``pi`` and of every confusion row."""
+    has_em = True
+
+    def m_step(self, resp, data: CrowdData, extra_counts=None) -> Params:
+        """Dirichlet posterior modes of ``pi`` and of every confusion row given ``resp``."""
         conf_conc, cls_conc = self._concentrations(data)
         counts = self.expected_counts(resp, data)
         if extra_counts is not None:
@@ -161,67 +179,31 @@ class DawidSkene(CrowdModel):
         pi = dirichlet_map(resp.sum(0), cls_conc, self.eps)
         return {"pi": pi, "confusion": confusion}
 
-    def init_params(self, data: CrowdData, annotations=None) -> Params:
-        """First M-step from the soft majority vote, with ``initial_error`` applied."""
-        from .base import soft_majority_vote
+    def em_update(self, params, resp, data: CrowdData) -> Params:
+        """M-step (it does not depend on the current parameters)."""
+        return self.m_step(resp, data)
 
+    def init_params(self, data: CrowdData) -> Params:
+        """First M-step from the soft majority vote, with ``initial_error`` applied."""
         resp = soft_majority_vote(data)
         if self.initial_error is None:
-            return self.em_update(None, resp, data)
-        given, mask = self._initial_error_array(data, annotations)
+            return self.m_step(resp, data)
+        given = jnp.asarray(self.initial_error)
         if self.initial_error_strategy == "addition":
-            return self.em_update(None, resp, data, extra_counts=given)
-        params = self.em_update(None, resp, data)
-        if not bool(mask.all()):
-            missing = np.flatnonzero(~np.asarray(mask))
-            names = list(annotations.worker_ids[missing[:5]]) if annotations is not None else list(missing[:5])
-            raise ValueError(
-                f"initial_error_strategy='assign' needs a matrix for every worker; "
-                f"{missing.size} missing, e.g. {names}"
-            )
+            return self.m_step(resp, data, extra_counts=given)
+        params = self.m_step(resp, data)
         assigned = jnp.maximum(given, self.eps)
         params["confusion"] = assigned / assigned.sum(-1, keepdims=True)
         return params
 
-    def _initial_error_array(self, data: CrowdData, annotations):
-        """``initial_error`` as a ``(W, K, K)`` array ``[worker, true, label]`` plus a mask."""
-        import pandas as pd
-
-        W, K = data.n_workers, data.n_classes
-        ie = self.initial_error
-        if not isinstance(ie, pd.DataFrame):
-            arr = jnp.asarray(ie, jnp.float32)
-            if arr.shape != (W, K, K):
-                raise ValueError(f"initial_error array must have shape {(W, K, K)}, got {arr.shape}")
-            return arr, jnp.ones(W, bool)
-        if annotations is None:
-            raise ValueError("a DataFrame initial_error needs the Annotations to align worker ids")
-        if ie.index.nlevels != 2:
-            raise ValueError("initial_error must be indexed by (worker, label), as in Crowd-Kit")
-        classes = [str(c) for c in annotations.classes]
-        cols = [str(c) for c in ie.columns]
-        unknown_cols = sorted(set(cols) - set(classes))
-        if unknown_cols:
-            raise ValueError(f"initial_error has columns that are not classes: {unknown_cols}")
-        out = np.zeros((W, K, K), np.float32)
-        mask = np.zeros(W, bool)
-        wpos = {str(w): i for i, w in enumerate(annotations.worker_ids)}
-        cpos = {c: i for i, c in enumerate(classes)}
-        unknown = []
-        for (worker, label), row in ie.iterrows():
-            w, lab = wpos.get(str(worker)), cpos.get(str(label))
-            if w is None or lab is None:
-                unknown.append((worker, label))
-                continue
-            mask[w] = True
-            for col, value in zip(cols, row.to_numpy(dtype=float), strict=True):
-                out[w, cpos[col], lab] = value  # Crowd-Kit: errors[worker, observed][true]
-        if unknown:
-            # Workers absent from the data are ignored, as in Crowd-Kit; unknown labels are not.
-            bad = [u for u in unknown if str(u[1]) not in cpos]
-            if bad:
-                raise ValueError(f"initial_error has labels that are not classes: {bad[:5]}")
-        return jnp.asarray(out), jnp.asarray(mask)
+    def check_data(self, data: CrowdData) -> None:
+        """``initial_error`` must match the data's workers and classes."""
+        super().check_data(data)
+        if self.initial_error is not None:
+            want = (data.n_workers, data.n_classes, data.n_classes)
+            if self.initial_error.shape != want:
+                raise ValueError(f"initial_error must have shape {want} (workers, classes, "
+                                 f"classes) for these data, got {self.initial_error.shape}")
 
     # --- derived quantities ---------------------------------------------------------------
     def worker_stats(self, params: Params, data: CrowdData):

@@ -124,7 +124,7 @@ class DifficultyAdaptive(FeatureModel):
         return {"sensitivity": jax.nn.sigmoid(params["lambda_sensitivity"] / 4),
                 "specificity": jax.nn.sigmoid(params["lambda_specificity"] / 4)}
 
-    def init_params(self, data: CrowdData, annotations=None) -> Params:
+    def init_params(self, data: CrowdData) -> Params:
         """The paper's appendix: ``lambda = 4 logit(alpha)`` from soft-majority-vote estimates."""
         resp = soft_majority_vote(data)
         params = dict(self.classifier.fit(self.inputs(data), resp))

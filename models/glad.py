@@ -57,33 +57,22 @@ from .core import CrowdData
 __all__ = ["GLAD"]
 
 
-def _is_keyed(value) -> bool:
-    """Whether a prior setting is keyed by ids (dict / Series) and needs the Annotations."""
+def _array(value, what: str) -> np.ndarray:
+    """A scalar or 1-d prior setting as a read-only float array, checked finite."""
     import pandas as pd
 
-    return isinstance(value, (dict, pd.Series))
-
-
-def _align(value, ids, what: str) -> np.ndarray:
-    """A dict / Series keyed by the user's ids -> float array in the order of ``ids``."""
-    import pandas as pd
-
-    series = pd.Series(value) if isinstance(value, dict) else value
-    by_str = {str(k): float(v) for k, v in zip(series.index, series.to_numpy(), strict=True)}
-    out = np.empty(len(ids), np.float64)
-    missing = []
-    for pos, key in enumerate(ids):
-        v = by_str.get(str(key))
-        if v is None:
-            missing.append(key)
-        else:
-            out[pos] = v
-    if missing:
-        shown = ", ".join(repr(m) for m in missing[:5])
-        raise ValueError(f"{what} has no value for {len(missing)} of the data's ids, e.g. {shown}")
-    if not np.isfinite(out).all():
+    if isinstance(value, (dict, pd.Series, pd.DataFrame)):
+        raise TypeError(
+            f"{what} must be a number or an array in the data's order; a dict / Series keyed "
+            f"by ids is aligned by crowdzoo.aggregation.GLAD"
+        )
+    arr = np.array(value, dtype=np.float64)
+    if arr.ndim > 1:
+        raise ValueError(f"{what} must be a scalar or 1-d, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
         raise ValueError(f"{what} has non-finite values")
-    return out
+    arr.setflags(write=False)
+    return arr
 
 
 class GLAD(CrowdModel):
@@ -91,16 +80,14 @@ class GLAD(CrowdModel):
 
     Parameters
     ----------
-    labels_priors : None, array (K,), dict or pandas.Series
-        Fixed class probabilities ``p`` (normalized here). ``None``: uniform. A dict / Series
-        is keyed by class name (Crowd-Kit's ``labels_priors``); an array follows the data's
-        class order.
-    alphas_priors_mean : float, array (W,), dict or pandas.Series
+    labels_priors : None or array (K,)
+        Fixed class probabilities ``p`` in the data's class order (normalized here).
+        ``None``: uniform.
+    alphas_priors_mean : float or array (W,)
         Prior mean of each worker's ability ``alpha_i`` (default 1, as in the paper's code and
-        Crowd-Kit). A dict / Series is keyed by worker id.
-    betas_priors_mean : float, array (T,), dict or pandas.Series
-        Prior mean of each task's ``log beta_j`` (default 1). A dict / Series is keyed by
-        task id.
+        Crowd-Kit), in the data's worker order.
+    betas_priors_mean : float or array (T,)
+        Prior mean of each task's ``log beta_j`` (default 1), in the data's task order.
     m_step_max_iter : int
         Most L-BFGS steps per M-step (Crowd-Kit: conjugate-gradient iterations, 25).
     m_step_tol : float
@@ -111,8 +98,8 @@ class GLAD(CrowdModel):
 
     Notes
     -----
-    Priors keyed by ids are aligned to the data in :meth:`init_params` (the runner calls it
-    before any inference); :meth:`bind` returns an aligned copy without touching this object.
+    Priors keyed by the user's ids (Crowd-Kit's Series) are aligned to arrays by
+    :class:`crowdzoo.aggregation.GLAD` before the model is built: a model only sees codes.
 
     Examples
     --------
@@ -121,8 +108,6 @@ class GLAD(CrowdModel):
     >>> fit = crowdzoo.fit("glad", data, method="map")
     >>> hardest = fit.tasks().sort_values("difficulty").tail(5)
     """
-
-    jit_init = False  # aligns id-keyed priors with the Annotations
 
     name = "glad"
     title = "GLAD (worker ability x task difficulty)"
@@ -144,87 +129,49 @@ class GLAD(CrowdModel):
     ):
         if int(m_step_max_iter) < 1:
             raise ValueError(f"m_step_max_iter must be >= 1, got {m_step_max_iter}")
-        self.labels_priors = labels_priors
-        self.alphas_priors_mean = alphas_priors_mean
-        self.betas_priors_mean = betas_priors_mean
+        if not float(m_step_tol) > 0:
+            raise ValueError(f"m_step_tol must be > 0, got {m_step_tol}")
+        self.labels_priors = None if labels_priors is None else _array(labels_priors,
+                                                                       "labels_priors")
+        if self.labels_priors is not None and (self.labels_priors <= 0).any():
+            raise ValueError("labels_priors must be positive and finite")
+        self.alphas_priors_mean = _array(alphas_priors_mean, "alphas_priors_mean")
+        self.betas_priors_mean = _array(betas_priors_mean, "betas_priors_mean")
         self.m_step_max_iter = int(m_step_max_iter)
         self.m_step_tol = float(m_step_tol)
         self.init_alpha = float(init_alpha)
         self.init_log_beta = float(init_log_beta)
-        self._aligned = None  # id-keyed priors aligned to one dataset (see init_params)
 
-    # --- priors, aligned to the data ------------------------------------------------------
-    def bind(self, annotations) -> GLAD:
-        """A copy whose id-keyed priors are arrays in the order of ``annotations``' codes."""
-        new = GLAD(
-            labels_priors=self._aligned_value("labels_priors", annotations.classes, "class"),
-            alphas_priors_mean=self._aligned_value("alphas_priors_mean", annotations.worker_ids,
-                                                   "worker"),
-            betas_priors_mean=self._aligned_value("betas_priors_mean", annotations.task_ids,
-                                                  "task"),
-            m_step_max_iter=self.m_step_max_iter, m_step_tol=self.m_step_tol,
-            init_alpha=self.init_alpha, init_log_beta=self.init_log_beta,
-        )
-        return new
-
-    def _aligned_value(self, attr, ids, what):
-        value = getattr(self, attr)
-        return _align(value, ids, f"{attr} (keyed by {what})") if _is_keyed(value) else value
-
-    def _setting(self, attr: str, size: int, what: str) -> jax.Array:
-        value = getattr(self, attr)
-        if _is_keyed(value):
-            if self._aligned is None or attr not in self._aligned:
-                raise ValueError(
-                    f"{attr} is keyed by {what} ids: call init_params(data, annotations) or "
-                    f"bind(annotations) first (crowdzoo.fit does this for you)"
-                )
-            value = self._aligned[attr]
-        arr = jnp.asarray(value, jnp.float32)
-        if arr.ndim == 0:
-            return jnp.full((size,), arr)
-        if arr.shape != (size,):
-            raise ValueError(f"{attr} must be a scalar or have shape ({size},) (one per {what}), "
-                             f"got shape {arr.shape}")
-        return arr
+    # --- priors -------------------------------------------------------------------------
+    def _setting(self, attr: str, size: int) -> jax.Array:
+        arr = jnp.asarray(getattr(self, attr), jnp.float32)
+        return jnp.full((size,), arr) if arr.ndim == 0 else arr
 
     def log_class_prior(self, data: CrowdData) -> jax.Array:
         """``log p`` (K,): the fixed class probabilities, normalized."""
         if self.labels_priors is None:
             return jnp.full((data.n_classes,), -jnp.log(float(data.n_classes)))
-        p = self._setting("labels_priors", data.n_classes, "class")
+        p = self._setting("labels_priors", data.n_classes)
         return jnp.log(p) - jnp.log(p.sum())
 
     def alpha_prior_mean(self, data: CrowdData) -> jax.Array:
         """Prior mean of ``alpha`` per worker (W,)."""
-        return self._setting("alphas_priors_mean", data.n_workers, "worker")
+        return self._setting("alphas_priors_mean", data.n_workers)
 
     def log_beta_prior_mean(self, data: CrowdData) -> jax.Array:
         """Prior mean of ``log beta`` per task (T,)."""
-        return self._setting("betas_priors_mean", data.n_tasks, "task")
+        return self._setting("betas_priors_mean", data.n_tasks)
 
     def check_data(self, data: CrowdData) -> None:
-        """Check the shapes and values of the array-valued priors against the data."""
+        """The array-valued priors must have one entry per worker / task / class."""
+        super().check_data(data)
         for attr, size, what in (("alphas_priors_mean", data.n_workers, "worker"),
-                                 ("betas_priors_mean", data.n_tasks, "task")):
+                                 ("betas_priors_mean", data.n_tasks, "task"),
+                                 ("labels_priors", data.n_classes, "class")):
             value = getattr(self, attr)
-            if not _is_keyed(value):
-                arr = np.asarray(value, float)
-                if arr.ndim > 0 and arr.shape != (size,):
-                    raise ValueError(f"{attr} must be a scalar or have shape ({size},) (one per "
-                                     f"{what}), got shape {arr.shape}")
-                if not np.isfinite(arr).all():
-                    raise ValueError(f"{attr} has non-finite values")
-        lp = self.labels_priors
-        if lp is not None and not _is_keyed(lp):
-            arr = np.asarray(lp, float)
-            if arr.shape != (data.n_classes,):
-                raise ValueError(f"labels_priors must have one entry per class "
-                                 f"({data.n_classes}), got shape {arr.shape}")
-        if lp is not None and _is_keyed(lp):
-            arr = np.asarray(list((lp if isinstance(lp, dict) else lp.to_dict()).values()), float)
-        if lp is not None and (not np.isfinite(arr).all() or (arr <= 0).any()):
-            raise ValueError("labels_priors must be positive and finite")
+            if value is not None and value.ndim > 0 and value.shape != (size,):
+                raise ValueError(f"{attr} must be a scalar or have shape ({size},) (one per "
+                                 f"{what}), got shape {value.shape}")
 
     # --- the NumPyro program --------------------------------------------------------------
     def sample_params(self, data: CrowdData) -> Params:
@@ -265,6 +212,8 @@ class GLAD(CrowdModel):
                  .log_prob(params["log_beta"]).sum())
         return expected + prior
 
+    has_em = True
+
     def em_update(self, params, resp, data: CrowdData) -> Params:
         """M-step: up to ``m_step_max_iter`` L-BFGS steps on ``-Q``, warm-started at ``params``.
 
@@ -274,8 +223,6 @@ class GLAD(CrowdModel):
         """
         import optax
 
-        if params is None:
-            params = self._start(data)
         n = float(max(data.n_answers, 1))
         x0 = {"alpha": params["alpha"], "log_beta": params["log_beta"]}
 
@@ -311,20 +258,12 @@ class GLAD(CrowdModel):
         return {"alpha": jnp.full((data.n_workers,), self.init_alpha, jnp.float32),
                 "log_beta": jnp.full((data.n_tasks,), self.init_log_beta, jnp.float32)}
 
-    def init_params(self, data: CrowdData, annotations=None) -> Params:
-        """EM's start (``alpha = 1``, ``log beta = 1``, as Crowd-Kit); aligns id-keyed priors.
+    def init_params(self, data: CrowdData) -> Params:
+        """EM's start (``alpha = 1``, ``log beta = 1``, as Crowd-Kit).
 
         The first EM iteration's E-step at this start is a soft majority vote (all workers
         alike), as in the paper's and Crowd-Kit's code.
         """
-        keyed = {a: getattr(self, a) for a in ("labels_priors", "alphas_priors_mean",
-                                                "betas_priors_mean") if _is_keyed(getattr(self, a))}
-        if keyed:
-            if annotations is None:
-                raise ValueError(f"{sorted(keyed)} keyed by ids need the Annotations to align")
-            bound = self.bind(annotations)
-            self._aligned = {a: np.asarray(getattr(bound, a), np.float64) for a in keyed}
-            self.check_data(data)
         return self._start(data)
 
     # --- derived quantities ---------------------------------------------------------------

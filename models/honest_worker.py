@@ -67,8 +67,8 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 
-from .base import CrowdModel, Params
-from .core import CrowdData, clamp_gold, observe_or_generate
+from .base import CrowdModel, Params, soft_majority_vote
+from .core import CrowdData, clamp_gold
 from .dawid_skene import dirichlet_map
 
 __all__ = ["HonestWorker", "honest_emission"]
@@ -188,29 +188,25 @@ class HonestWorker(CrowdModel):
             y = numpyro.sample("y", dist.Categorical(probs=probs))
         return z, y
 
-    def __call__(self, data: CrowdData):
-        """The NumPyro program: priors, then the answers (marginal) or their simulation."""
-        params = self.sample_params(data)
-        if data.label is None:
-            return self.generate(params, data)
-        log_prior, log_emit = self.log_terms(params, data, data.label)
-        return observe_or_generate(log_prior, lambda _: log_emit, data)
-
     # --- closed-form EM -------------------------------------------------------------------
-    def em_update(self, params, resp, data: CrowdData) -> Params:
-        """M-step: Beta pseudo-counts plus the expected number of correct answers.
+    has_em = True
 
-        With ``params=None`` (the first step, from the soft majority vote) the isCorrect
-        responsibility is taken as ``r[t_n, y_n]``, i.e. a guess never hits the truth.
-        """
-        a0, b0 = self.ability_prior
+    def init_params(self, data: CrowdData) -> Params:
+        """First M-step from the soft majority vote, taking ``E[isCorrect_n] = r[t_n, y_n]``
+        (as if a guess never hit the truth: there are no abilities yet)."""
+        resp = soft_majority_vote(data)
+        return self._m_step(resp[data.task, data.label], resp, data)
+
+    def em_update(self, params, resp, data: CrowdData) -> Params:
+        """M-step: Beta pseudo-counts plus the expected number of correct answers."""
         K = data.n_classes
         agree = resp[data.task, data.label]  # p(z_t = y_n | answers)
-        if params is None:
-            is_correct = agree
-        else:
-            a = self._ability(params, data)
-            is_correct = agree * a / (a + (1.0 - a) / K)  # E[isCorrect_n]
+        a = self._ability(params, data)
+        is_correct = agree * a / (a + (1.0 - a) / K)  # E[isCorrect_n]
+        return self._m_step(is_correct, resp, data)
+
+    def _m_step(self, is_correct, resp, data: CrowdData) -> Params:
+        a0, b0 = self.ability_prior
         correct = jnp.zeros(data.n_workers, resp.dtype).at[data.worker].add(is_correct)
         total = jnp.zeros(data.n_workers, resp.dtype).at[data.worker].add(1.0)
         ability = (correct + a0 - 1.0) / jnp.maximum(total + a0 + b0 - 2.0, self.eps)

@@ -10,33 +10,23 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from .base import CrowdModel
+from .base import Baseline
 from .core import CrowdData
 
 __all__ = ["MajorityVote"]
 
 
-class MajorityVote(CrowdModel):
+class MajorityVote(Baseline):
     """Majority vote with ties split evenly (a baseline: no parameters, MAP only)."""
 
     name = "majority_vote"
     title = "Majority vote (ties split evenly)"
     reference = "Baseline; see e.g. Zheng et al. (2017), Truth Inference in Crowdsourcing: Is the Problem Solved? VLDB 10(5)"
-    methods = ("map",)
-    dims = {}
 
-    def closed_form(self, data: CrowdData):
+    def task_posterior(self, data: CrowdData):
         """Task posterior ``(T, K)``: the share of the tied-top classes."""
         counts = jnp.zeros((data.n_tasks, data.n_classes)).at[data.task, data.label].add(1.0)
         top = counts == counts.max(-1, keepdims=True)
         post = top / top.sum(-1, keepdims=True)
         onehot = jnp.eye(data.n_classes)[jnp.maximum(data.gold, 0)]
         return jnp.where(data.gold[:, None] >= 0, onehot, post)
-
-    def sample_params(self, data):  # pragma: no cover - MAP only
-        """Majority vote has no parameters."""
-        return {}
-
-    def log_terms(self, params, data, labels):  # pragma: no cover - MAP only
-        """Not a probabilistic model."""
-        raise NotImplementedError("majority_vote is a baseline without a likelihood")

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 
-from .base import CrowdModel, Params
+from .base import CrowdModel, Params, soft_majority_vote
 from .core import CrowdData
 from .dawid_skene import dirichlet_map
 
@@ -80,8 +80,18 @@ class OneCoin(CrowdModel):
         hit = labels[:, None] == jnp.arange(K)[None, :]
         return jnp.log(params["pi"]), jnp.where(hit, right, wrong)
 
+    has_em = True
+
+    def init_params(self, data: CrowdData) -> Params:
+        """One M-step from the soft majority vote."""
+        return self.m_step(soft_majority_vote(data), data)
+
     def em_update(self, params, resp, data: CrowdData) -> Params:
-        """M-step: ``(correct_w + a - 1) / (n_w + a + b - 2)`` and the class-frequency mode."""
+        """M-step (it does not depend on the current parameters)."""
+        return self.m_step(resp, data)
+
+    def m_step(self, resp, data: CrowdData) -> Params:
+        """``(correct_w + a - 1) / (n_w + a + b - 2)`` and the class-frequency mode."""
         a, b = self.accuracy_prior
         correct = jnp.zeros(data.n_workers).at[data.worker].add(resp[data.task, data.label])
         total = jnp.zeros(data.n_workers).at[data.worker].add(1.0)
@@ -90,6 +100,3 @@ class OneCoin(CrowdModel):
         pi = dirichlet_map(resp.sum(0), self._class_conc(data), self.eps)
         return {"pi": pi, "accuracy": acc}
 
-    def worker_stats(self, params: Params, data: CrowdData):
-        """The accuracy itself (kept under this name for a uniform ``workers()`` table)."""
-        return {}

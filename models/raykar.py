@@ -76,6 +76,7 @@ class FeatureModel(CrowdModel):
 
     binary_only = False
     needs_features = True
+    has_classifier = True
     em_accelerate = True
     annotator_dims: dict[str, tuple[str, ...]] = {}
     multiclass_alternative = "raykar (multi-class)"
@@ -88,16 +89,13 @@ class FeatureModel(CrowdModel):
     def check_data(self, data: CrowdData) -> None:
         """Features are required; binary models refuse K > 2 and name the alternative."""
         if data.features is None:
-            raise ValueError(
-                f"{self.name} learns a classifier of the task features, but these data have "
-                f"none; pass them with Annotations.from_frame(..., features=frame indexed by "
-                f"task id)"
-            )
+            super().check_data(data)
         if self.binary_only and data.n_classes != 2:
             raise ValueError(
                 f"{self.name} is binary (2 classes) but the data have {data.n_classes} classes; "
                 f"for K classes use {self.multiclass_alternative}"
             )
+        super().check_data(data)
 
     def inputs(self, data: CrowdData) -> jax.Array:
         """Classifier inputs of the training tasks (standardized features)."""
@@ -213,20 +211,22 @@ class Raykar(FeatureModel):
         conc = confusion_concentration(self.confusion_prior, K)
         return {"confusion": dirichlet_map(counts, conc, self.eps)}
 
-    def _em_update(self, params, resp, data: CrowdData) -> Params:
+    @property
+    def has_em(self) -> bool:  # type: ignore[override]
+        """Closed-form EM for the logistic classifier; L-BFGS for an MLP."""
+        return isinstance(self.classifier, Logistic)
+
+    def em_update(self, params, resp, data: CrowdData) -> Params:
         """M-step: closed-form annotators, Newton / Boehning steps for the weights."""
+        if not self.has_em:
+            return super().em_update(params, resp, data)
         x = self.inputs(data)
-        cls = None if params is None else {k: params[k] for k in ("weights", "bias")}
+        cls = {k: params[k] for k in ("weights", "bias")}
         new = dict(self.classifier.m_step(cls, x, resp, n_steps=self.newton_steps))
         new.update(self.annotator_m_step(resp, data))
         return new
 
-    @property
-    def em_update(self):  # type: ignore[override]
-        """Closed-form EM for the logistic classifier; ``None`` (L-BFGS) for an MLP."""
-        return self._em_update if isinstance(self.classifier, Logistic) else None
-
-    def init_params(self, data: CrowdData, annotations=None) -> Params:
+    def init_params(self, data: CrowdData) -> Params:
         """Classifier fitted to the soft majority vote; annotators' M-step from it."""
         resp = soft_majority_vote(data)
         params = dict(self.classifier.fit(self.inputs(data), resp))

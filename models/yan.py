@@ -106,7 +106,7 @@ class Yan(FeatureModel):
         eta = jax.nn.sigmoid(x @ params["expertise_weights"].T - params["expertise_offset"])
         return {"accuracy": eta.mean(0)}
 
-    def init_params(self, data: CrowdData, annotations=None) -> Params:
+    def init_params(self, data: CrowdData) -> Params:
         """Classifier fitted to the soft majority vote; ``gamma_t = -logit(agreement_t)``."""
         resp = soft_majority_vote(data)
         params = dict(self.classifier.fit(self.inputs(data), resp))

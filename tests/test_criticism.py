@@ -67,13 +67,15 @@ def test_ecdf_band_covers_uniform_ranks():
 
 def test_simulate_batch_is_the_models_own_simulation():
     sims = C.simulate_batch("dawid_skene", 3, 15, 4, 3, 2, seed=5)
-    for r, (data, params, z, _) in enumerate(sims):
+    for r, sim in enumerate(sims):
         ref = crowdzoo.data.simulate("dawid_skene", 15, 4, 3, 2, seed=5 + r)
-        np.testing.assert_array_equal(np.asarray(data.label), ref.annotations.label)
-        np.testing.assert_array_equal(np.asarray(data.worker), ref.annotations.worker)
+        np.testing.assert_array_equal(sim.annotations.label, ref.annotations.label)
+        np.testing.assert_array_equal(sim.annotations.worker, ref.annotations.worker)
         for k in ("pi", "confusion"):
-            np.testing.assert_allclose(params[k], ref.params[k], rtol=1e-6)
-        assert list(z) == list(ref.true_labels.astype(int))
+            np.testing.assert_allclose(sim.params[k], ref.params[k], rtol=1e-6)
+        assert list(sim.true_labels) == list(ref.true_labels)
+    # and distinct replications differ
+    assert not np.array_equal(sims[0].annotations.label, sims[1].annotations.label)
 
 
 @pytest.mark.slow
@@ -118,12 +120,11 @@ def test_sbc_quantities_pick_declared_axes():
     assert len(labels) == 2 + 2 * 3 * 2 + 1 and labels[-1] == "z[0]"
 
 
-def test_needs_features_probe():
+def test_needs_features_is_declared():
     assert not C.needs_features(DawidSkene())
-    for name, cls in REGISTRY.items():
-        declared = getattr(cls, "needs_features", None)
-        if declared is not None:
-            assert C.needs_features(cls()) == bool(declared), name
+    assert C.needs_features("raykar") and C.needs_features("yan")
+    assert {n for n in REGISTRY if C.needs_features(n)} == {
+        n for n, cls in REGISTRY.items() if cls.needs_features}
 
 
 # --- PPC -------------------------------------------------------------------------------

@@ -110,18 +110,26 @@ def test_recovers_abilities_and_finds_hard_items(recovery):
     assert auc >= 0.75, auc
 
 
-def test_id_keyed_priors_align_and_match_arrays(recovery):
+def test_id_keyed_priors_are_aligned_by_the_estimator_not_the_model(recovery):
+    """Crowd-Kit's id-keyed Series become arrays in the estimator; the model takes codes."""
+    from crowdzoo.aggregation import _align_by_ids
+
     sim, _ = recovery
     ann = sim.annotations
     means = pd.Series(np.linspace(-1, 2, ann.n_workers), index=ann.worker_ids)
     shuffled = means.sample(frac=1.0, random_state=0)
-    keyed = GLAD(alphas_priors_mean=shuffled)
     before = shuffled.copy()
-    bound = keyed.bind(ann)
-    np.testing.assert_array_equal(bound.alphas_priors_mean, means.to_numpy())
+    aligned = _align_by_ids(shuffled, ann.worker_ids, "alphas_priors_mean")
+    np.testing.assert_array_equal(aligned, means.to_numpy())
     pd.testing.assert_series_equal(shuffled, before)  # nothing the user passed is mutated
     with pytest.raises(ValueError, match="no value for 1"):
-        GLAD(alphas_priors_mean=shuffled.iloc[1:]).bind(ann)
+        _align_by_ids(shuffled.iloc[1:], ann.worker_ids, "alphas_priors_mean")
+    with pytest.raises(TypeError, match="aligned by crowdzoo.aggregation.GLAD"):
+        GLAD(alphas_priors_mean=shuffled)
+    model = GLAD(alphas_priors_mean=aligned)
+    before_hash = hash(model)
+    crowdzoo.fit(model, ann)
+    assert hash(model) == before_hash
 
 
 def test_parity_with_crowdkit_glad():
@@ -161,7 +169,7 @@ def test_nuts_and_svi_run_through_the_common_runner():
 
 def test_bad_priors_get_clear_errors():
     ann, _ = glad_crowd(0)
-    with pytest.raises(ValueError, match="labels_priors must have one entry per class"):
+    with pytest.raises(ValueError, match="labels_priors must be a scalar or have shape"):
         crowdzoo.fit(GLAD(labels_priors=[0.5, 0.5]), ann)
     with pytest.raises(ValueError, match="alphas_priors_mean must be a scalar or have shape"):
         crowdzoo.fit(GLAD(alphas_priors_mean=np.ones(W + 1)), ann)
