@@ -153,7 +153,7 @@ def check_model(model) -> None:
     from ..models import CrowdModel
 
     name = getattr(model, "name", type(model).__name__)
-    if not isinstance(model, CrowdModel) or getattr(model, "closed_form", None) is not None:
+    if not isinstance(model, CrowdModel):  # a Baseline such as majority vote
         raise ValueError(
             f"{name} is a baseline without a likelihood: it has no model of the next answer, "
             f"so no information gain; fit a model such as 'dawid_skene' or 'one_coin'"
