@@ -1,4 +1,4 @@
-"""The ``crowdzoo`` command line: ``demo``, ``fit``, ``models``, ``summary`` and ``compare``.
+"""The ``crowdzoo`` command line: ``demo``, ``fit``, ``models``, ``summary``, ``compare``, ``next``.
 
 ::
 
@@ -12,6 +12,9 @@
     crowdzoo compare ANSWERS.csv --models dawid_skene,one_coin,glad [--gold GOLD.csv]
                  [--method nuts|svi|map] [--num-warmup N --num-samples N --num-chains N]
                  [--out DIR]
+    crowdzoo next ANSWERS.csv --out NEXT.csv [--model dawid_skene] [--n 100]
+                 [--workers IDS.txt] [--method map|svi|nuts] [--allow-repeats]
+                 [--gold GOLD.csv] [--features FEATURES.csv] [--task-col ...] [--seed 0]
 
 Bad input (a missing file, a wrong column name, an unknown model) gets a one-line error on
 stderr and exit code 2; set ``CROWDZOO_DEBUG=1`` to see the traceback instead. Plots are
@@ -138,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         "given); write compare.csv and the plots to --out.",
     )
     _add_compare_args(p)
+    _add_next_parser(sub)
     return parser
 
 
@@ -499,11 +503,96 @@ def cmd_compare(args) -> int:
     return 0
 
 
+# --- next: which task to label next --------------------------------------------------------
+def _add_next_parser(sub) -> None:
+    p = sub.add_parser(
+        "next",
+        help="rank the tasks whose next answer is worth most (expected information gain)",
+        description="Fit a model, then rank the tasks (or, with --workers, the task-worker "
+        "pairs) by the expected information gain of one more answer about the task's true "
+        "label; write the top --n to --out (CSV) and print how many tasks are settled.",
+    )
+    _add_data_args(p, "gold labels (columns task, label): known labels, used to fit; gold "
+                      "tasks are never suggested")
+    p.add_argument("--model", default="dawid_skene",
+                   help="registry name (see `crowdzoo models`; default: dawid_skene)")
+    p.add_argument("--method", choices=("map", "svi", "nuts"), default="map",
+                   help="map (default), svi or nuts (the gain is averaged over the draws)")
+    p.add_argument("--n", type=int, default=100, help="how many tasks / pairs (default: 100)")
+    p.add_argument("--workers", metavar="IDS.txt",
+                   help="worker ids, one per line: rank (task, worker) pairs for them; "
+                   "default: tasks, answered by a worker drawn from the crowd in proportion to "
+                   "their share of the answers")
+    p.add_argument("--allow-repeats", action="store_true",
+                   help="also suggest a worker for a task they already answered")
+    p.add_argument("--threshold", type=float, default=0.95,
+                   help="a task is settled when its most probable label has at least this "
+                   "posterior probability (default: 0.95); reported, not written")
+    p.add_argument("--out", required=True, metavar="NEXT.csv", help="output CSV")
+    _add_sampler_args(p, svi=True)
+
+
+def _read_worker_ids(path: str) -> list[str]:
+    if not Path(path).is_file():
+        raise CliError(f"workers file {path!r} not found")
+    ids = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    if not ids:
+        raise CliError(f"workers file {path!r} has no worker ids (one per line)")
+    return ids
+
+
+def cmd_next(args) -> int:
+    """``crowdzoo next ANSWERS.csv --out NEXT.csv``: the tasks to label next."""
+    import crowdzoo
+
+    from .inference.active import check_model
+
+    opts = _options(args, args.method)
+    if args.n < 1:
+        raise CliError(f"--n must be at least 1, got {args.n}")
+    if not 0.0 < args.threshold <= 1.0:
+        raise CliError(f"--threshold must lie in (0, 1], got {args.threshold}")
+    model = crowdzoo.get_model(args.model)
+    if args.method not in model.methods:
+        raise CliError(f"model {model.name!r} cannot be fitted with --method {args.method}; "
+                       f"it supports: {', '.join(model.methods)}")
+    check_model(model)
+    workers = _read_worker_ids(args.workers) if args.workers else None
+    data = _read_answers(args)
+    if workers is not None:
+        known = {str(w) for w in data.worker_ids}
+        missing = [w for w in workers if w not in known]
+        if missing:
+            raise CliError(f"{len(missing)} worker id(s) of {args.workers} have no answers in "
+                           f"{args.answers}: {', '.join(missing[:5])}")
+    out = Path(args.out)
+    if out.parent and not out.parent.is_dir():
+        raise CliError(f"the folder of --out {args.out!r} does not exist")
+    print(data.summary() + "\n")
+    fit = crowdzoo.fit(model, data, method=args.method, seed=args.seed, use_gold=True, **opts)
+    print(_describe_fit(fit))
+    table = crowdzoo.next_tasks(fit, args.n, workers=workers, allow_repeats=args.allow_repeats)
+    settled = crowdzoo.settled_tasks(fit, args.threshold)
+    tmp = out.with_name(out.name + ".tmp")
+    table.reset_index().to_csv(tmp, index=False)
+    os.replace(tmp, out)
+    what = "tasks" if workers is None else "(task, worker) pairs"
+    print(f"settled (p_max >= {args.threshold:g}): {len(settled)} of {data.n_tasks} tasks")
+    if len(table):
+        gain = table["expected_information_gain"]
+        print(f"top {len(table)} {what} by expected information gain: "
+              f"{gain.iloc[0]:.3f} .. {gain.iloc[-1]:.3f} nats")
+    else:
+        print(f"no {what} to suggest")
+    print(f"wrote {out}")
+    return 0
+
+
 #: commands that run JAX: :func:`crowdzoo.setup` is called before them
-JAX_COMMANDS = ("demo", "fit", "compare")
+JAX_COMMANDS = ("demo", "fit", "compare", "next")
 
 COMMANDS = {"demo": cmd_demo, "fit": cmd_fit, "models": cmd_models, "summary": cmd_summary,
-            "compare": cmd_compare}
+            "compare": cmd_compare, "next": cmd_next}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -555,7 +644,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"crowdzoo {args.command}: fit failed: {err}", file=sys.stderr)
         return EXIT_FAILURE
-    if args.command in ("demo", "fit"):
+    if args.command in ("demo", "fit", "next"):
         print(f"done in {time.perf_counter() - start:.1f} s")
     return code
 

@@ -74,8 +74,9 @@ def test_kernel_shows_progress_and_no_tqdm_warning(small_env):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_runs(path, small_env):
     nb = nbformat.read(path, as_version=4)
-    stored = [c for c in nb.cells if c.cell_type == "code" and (c.outputs or c.execution_count)]
-    assert not stored, f"{path.name} is stored with outputs; clear them before committing"
+    for cell in nb.cells:  # a notebook may be committed with its outputs: run it afresh
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
     try:
         _execute(nb)
     except nbclient.exceptions.CellExecutionError as err:
