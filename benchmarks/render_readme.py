@@ -293,6 +293,28 @@ def render_speed() -> str:
     return "\n".join(out)
 
 
+def render_active() -> str:
+    """The active-labelling replay table (active_labelling.md: accuracy at 5, answers needed)."""
+    acc = next(t for t in tables("active_labelling.md") if "round robin" in t.columns)
+    need = next(t for t in tables("active_labelling.md")
+                if "EIG: answers per task (saving)" in t.columns)
+
+    def pm(cell):
+        m = re.match(r"\s*([0-9.]+) ± ([0-9.]+)", cell)
+        return f"{float(m.group(1)):.3f} ± {float(m.group(2)):.3f}" if m else cell
+
+    head = ["dataset", "information gain", "uncertainty (entropy)", "round robin",
+            "all 10 answers", "gain reaches round robin at"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for d in acc.index:
+        m = re.match(r"([0-9.]+) \(([0-9]+)%\)", need.at[d, "EIG: answers per task (saving)"])
+        reach = f"{m.group(1)} per task ({m.group(2)}% fewer)" if m else "not reached"
+        lines.append(f"| {d} | {pm(acc.at[d, 'EIG'])} | {pm(acc.at[d, 'entropy'])} | "
+                     f"{pm(acc.at[d, 'round robin'])} | {float(acc.at[d, 'all 10 answers']):.3f} "
+                     f"| {reach} |")
+    return "\n".join(lines)
+
+
 #: block name -> function that renders it (blocks named FILE.md#SECTION copy a section)
 RENDERERS: dict[str, Callable[[], str]] = {
     "accuracy": render_accuracy,
@@ -300,6 +322,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "glad": render_glad,
     "calibration": render_calibration,
     "speed": render_speed,
+    "active": render_active,
 }
 
 

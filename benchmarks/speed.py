@@ -212,7 +212,7 @@ def stage_nuts(n: int) -> dict:
     start = time.perf_counter()
     fit = crowdzoo.fit(model, ann, method="nuts", progress=False)
     wall = time.perf_counter() - start
-    conv = fit.convergence()
+    conv = fit.convergence().attrs
     out = {"tasks": sizes[0], "workers": sizes[1], "classes": sizes[2], "answers": int(n),
            "wall_s": wall, "min_ess_bulk": conv["min_ess_bulk"],
            "min_ess_tail": conv["min_ess_tail"], "max_r_hat": conv["max_r_hat"],

@@ -26,6 +26,8 @@ _LAZY = {
     "Fit": "crowdzoo.inference",
     "fit": "crowdzoo.inference",
     "ConvergenceWarning": "crowdzoo.inference",
+    "next_tasks": "crowdzoo.inference",
+    "settled_tasks": "crowdzoo.inference",
     "get_model": "crowdzoo.models",
     "list_models": "crowdzoo.models",
 }
@@ -44,8 +46,10 @@ __all__ = [
     "list_models",
     "load_dataset",
     "models",
+    "next_tasks",
     "plots",
     "read_csv",
+    "settled_tasks",
     "setup",
 ]
 

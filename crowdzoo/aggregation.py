@@ -48,7 +48,7 @@ import pandas as pd
 
 from .data import Annotations
 from .inference import fit as _fit
-from .inference.runner import ConvergenceWarning
+from .inference.diagnostics import ConvergenceWarning
 from .models import DawidSkene as _DawidSkeneModel
 from .models import GLAD as _GLADModel
 from .models import MajorityVote as _MajorityVoteModel

@@ -1,4 +1,4 @@
-"""The ``crowdzoo`` command line: ``demo``, ``fit``, ``models``, ``summary`` and ``compare``.
+"""The ``crowdzoo`` command line: ``demo``, ``fit``, ``models``, ``summary``, ``compare``, ``next``.
 
 ::
 
@@ -13,6 +13,9 @@
     crowdzoo compare ANSWERS.csv --models dawid_skene,one_coin,glad [--gold GOLD.csv]
                  [--method nuts|svi|map] [--num-warmup N --num-samples N --num-chains N]
                  [--out DIR] [--overwrite]
+    crowdzoo next ANSWERS.csv --out NEXT.csv [--model dawid_skene] [--n 100]
+                 [--workers IDS.txt] [--method map|svi|nuts] [--allow-repeats]
+                 [--gold GOLD.csv] [--features FEATURES.csv] [--task-col ...] [--seed 0]
 
 Bad input (a missing file, a wrong column name, an unknown model, an option out of range)
 gets a one-line error on stderr and exit code 2; set ``CROWDZOO_DEBUG=1`` to see the
@@ -212,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
         "given); write compare.csv and the plots to --out.",
     )
     _add_compare_args(p)
+    _add_next_parser(sub)
     return parser
 
 
@@ -313,12 +317,17 @@ def _describe_fit(fit) -> str:
         else:
             text += (f"; {d['n_iter']} iterations, converged: False -- STOPPED AT THE "
                      f"ITERATION CAP before its tolerance (the results are not at the optimum)")
-    if fit.method == "nuts":
-        conv = fit.convergence()
-        text += (
-            f"; divergences: {conv['divergences']}, max r_hat: {conv['max_r_hat']:.3f}, "
-            f"min bulk ESS: {conv['min_ess_bulk']:.0f}"
-        )
+    if fit.has_draws:
+        conv = fit.convergence().attrs
+        if fit.method == "nuts":
+            text += (
+                f"; max r_hat {conv['max_r_hat']:.3f}, min ESS bulk {conv['min_ess_bulk']:.0f}"
+                f" / tail {conv['min_ess_tail']:.0f}, divergences: {conv['divergences']}"
+            )
+        else:
+            text += f"; final ELBO {d.get('final_elbo', float('nan')):.1f}"
+        if not conv["converged"]:
+            text += "\nNOT CONVERGED: " + "; ".join(conv["problems"])
     return text
 
 
@@ -408,20 +417,6 @@ def write_posterior(fit, out, name: str = "posterior.nc") -> Path | None:
     return out.write(name, writer)
 
 
-def _small_vars(dt, max_size: int) -> list[str]:
-    """Posterior variables with at most ``max_size`` values per draw (readable in a plot)."""
-    post = dt["posterior"].to_dataset()
-    out = []
-    for name, var in post.data_vars.items():
-        size = 1
-        for dim, n in var.sizes.items():
-            if dim not in ("chain", "draw"):
-                size *= n
-        if size <= max_size:
-            out.append(str(name))
-    return out
-
-
 def _save(fig, out, name: str, dpi: int = 110) -> Path:
     """Save a matplotlib figure (or an ArviZ PlotCollection) as ``name`` in ``out``, atomically."""
     import matplotlib.pyplot as plt
@@ -432,34 +427,35 @@ def _save(fig, out, name: str, dpi: int = 110) -> Path:
 
 
 def _write_plots(fit, out) -> list[Path]:
-    """workers.png (when the model has worker accuracies); forest.png (draws); trace.png (nuts)."""
-    from .plots import plot_worker_accuracy
+    """Draw the plots ArviZ does not draw, and rank plots where the chains mixed worst.
+
+    ``workers.png`` (accuracy per worker, sorted, intervals, answer counts), ``rank.png``
+    (NUTS: rank plots of the parameter elements with the largest r_hat),
+    ``difficulty.png`` (models with item difficulty), ``communities.png`` (community model).
+    Every file goes through ``out`` (:class:`~crowdzoo.outputs.OutputDir`): atomic, listed in
+    the manifest.
+    """
+    from .plots import plot_communities, plot_difficulty, plot_rank_worst, plot_worker_accuracy
 
     written = []
     if "accuracy" in fit.workers().columns:
         written.append(_save(plot_worker_accuracy(fit), out, "workers.png"))
-    if fit.has_draws:
-        import arviz as az
-
-        dt = fit.to_arviz()
-        forest = _small_vars(dt, 100)
-        if forest:
-            pc = az.plot_forest(dt, var_names=forest, combined=True, backend="matplotlib")
-            written.append(_save(pc, out, "forest.png", dpi=90))
-        trace = _small_vars(dt, 10)
-        if fit.method == "nuts" and trace:
-            pc = az.plot_trace_dist(dt, var_names=trace, backend="matplotlib")
-            written.append(_save(pc, out, "trace.png", dpi=90))
+    if "difficulty" in fit.tasks().columns:
+        written.append(_save(plot_difficulty(fit), out, "difficulty.png"))
+    if "community_confusion" in fit.params:
+        written.append(_save(plot_communities(fit), out, "communities.png"))
+    if fit.method == "nuts":
+        written.append(_save(plot_rank_worst(fit, 6), out, "rank.png", dpi=90))
     return written
 
 
 def _plot_names(method: str) -> list[str]:
     """Every file name a fit by ``method`` may write (checked before fitting)."""
-    names = [*TABLES, "workers.png"]
+    names = [*TABLES, "workers.png", "difficulty.png", "communities.png"]
     if method in ("svi", "nuts"):
-        names += ["posterior.nc", "forest.png"]
+        names.append("posterior.nc")
     if method == "nuts":
-        names.append("trace.png")
+        names.append("rank.png")
     return names
 
 
@@ -476,7 +472,11 @@ def _outdir(args, command: str, planned, inputs: dict | None = None, **run):
 
 
 def _fit_quietly(*fargs, **fkwargs):
-    """``crowdzoo.fit`` with its warnings printed as one line each on stderr."""
+    """``crowdzoo.fit`` with its warnings as one line each on stderr.
+
+    A ``ConvergenceWarning`` is held back: :func:`_describe_fit` prints the numbers and marks
+    a fit that stopped at its cap or did not converge.
+    """
     import warnings
 
     import crowdzoo
@@ -485,7 +485,8 @@ def _fit_quietly(*fargs, **fkwargs):
         warnings.simplefilter("always")
         result = crowdzoo.fit(*fargs, **fkwargs)
     for w in caught:
-        print(f"crowdzoo: warning: {' '.join(str(w.message).split())}", file=sys.stderr)
+        if not issubclass(w.category, crowdzoo.ConvergenceWarning):
+            print(f"crowdzoo: warning: {' '.join(str(w.message).split())}", file=sys.stderr)
     return result
 
 
@@ -524,7 +525,7 @@ def cmd_demo(args) -> int:
     print("crowdzoo demo: the bundled demo crowd, simulated from Dawid-Skene (truth known;")
     print("four workers answer at random, two answer 'cat' 90% of the time).\n")
     print(data.summary() + "\n")
-    fit = crowdzoo.fit("dawid_skene", data, method=args.method, seed=args.seed, **opts)
+    fit = _fit_quietly("dawid_skene", data, method=args.method, seed=args.seed, **opts)
     mv = crowdzoo.fit("majority_vote", data)
     print(_describe_fit(fit))
     print(
@@ -596,9 +597,12 @@ def cmd_fit(args) -> int:
 
 def cmd_compare(args) -> int:
     """``crowdzoo compare``: fit several models; print LOO and gold scores; write files."""
+    import warnings
+
     import numpy as np
 
     from .inference.compare import MIN_LOO_DRAWS, PARETO_K_BAD, compare_models
+    from .inference.diagnostics import ConvergenceWarning
 
     if args.method == "nuts" and args.num_chains * args.num_samples < MIN_LOO_DRAWS:
         raise CliError(
@@ -619,7 +623,10 @@ def cmd_compare(args) -> int:
                                         "calibration.png"], inputs=_input_files(args),
                       models=names, method=args.method, seed=args.seed, options=options)
     start = time.perf_counter()
-    result = compare_models(data, names, method=args.method, seed=args.seed, **options)
+    with warnings.catch_warnings():
+        # the table marks a model that has not converged ("!"), with its r_hat, ESS, divergences
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        result = compare_models(data, names, method=args.method, seed=args.seed, **options)
     print(f"{data.n_tasks} tasks, {data.n_workers} workers, {data.n_answers} answers, "
           f"{data.n_classes} classes; method={args.method}"
           + (f" ({args.num_chains} chains x {args.num_samples} draws)" if args.method == "nuts"
@@ -646,11 +653,97 @@ def cmd_compare(args) -> int:
     return 0
 
 
+# --- next: which task to label next --------------------------------------------------------
+def _add_next_parser(sub) -> None:
+    p = sub.add_parser(
+        "next",
+        help="rank the tasks whose next answer is worth most (expected information gain)",
+        description="Fit a model, then rank the tasks (or, with --workers, the task-worker "
+        "pairs) by the expected information gain of one more answer about the task's true "
+        "label; write the top --n to --out (CSV) and print how many tasks are settled.",
+    )
+    _add_data_args(p, "gold labels (columns task, label): known labels, used to fit; gold "
+                      "tasks are never suggested")
+    p.add_argument("--model", default="dawid_skene",
+                   help="registry name (see `crowdzoo models`; default: dawid_skene)")
+    p.add_argument("--method", choices=("map", "svi", "nuts"), default="map",
+                   help="map (default), svi or nuts (the gain is averaged over the draws)")
+    p.add_argument("--n", type=_count, default=100,
+                   help="how many tasks / pairs (default: 100)")
+    p.add_argument("--workers", metavar="IDS.txt",
+                   help="worker ids, one per line: rank (task, worker) pairs for them; "
+                   "default: tasks, answered by a worker drawn from the crowd in proportion to "
+                   "their share of the answers")
+    p.add_argument("--allow-repeats", action="store_true",
+                   help="also suggest a worker for a task they already answered")
+    p.add_argument("--threshold", type=float, default=0.95,
+                   help="a task is settled when its most probable label has at least this "
+                   "posterior probability (default: 0.95); reported, not written")
+    p.add_argument("--out", required=True, metavar="NEXT.csv", help="output CSV")
+    _add_sampler_args(p, svi=True)
+
+
+def _read_worker_ids(path: str) -> list[str]:
+    if not Path(path).is_file():
+        raise CliError(f"workers file {path!r} not found")
+    ids = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    if not ids:
+        raise CliError(f"workers file {path!r} has no worker ids (one per line)")
+    return ids
+
+
+def cmd_next(args) -> int:
+    """``crowdzoo next ANSWERS.csv --out NEXT.csv``: the tasks to label next."""
+    import crowdzoo
+
+    from .inference.active import check_model
+    from .outputs import atomic_write
+
+    opts = _options(args, args.method)
+    if args.n < 1:
+        raise CliError(f"--n must be at least 1, got {args.n}")
+    if not 0.0 < args.threshold <= 1.0:
+        raise CliError(f"--threshold must lie in (0, 1], got {args.threshold}")
+    model = crowdzoo.get_model(args.model)
+    if args.method not in model.methods:
+        raise CliError(f"model {model.name!r} cannot be fitted with --method {args.method}; "
+                       f"it supports: {', '.join(model.methods)}")
+    check_model(model)
+    workers = _read_worker_ids(args.workers) if args.workers else None
+    data = _read_answers(args)
+    if workers is not None:
+        known = {str(w) for w in data.worker_ids}
+        missing = [w for w in workers if w not in known]
+        if missing:
+            raise CliError(f"{len(missing)} worker id(s) of {args.workers} have no answers in "
+                           f"{args.answers}: {', '.join(missing[:5])}")
+    out = Path(args.out)
+    if out.parent and not out.parent.is_dir():
+        raise CliError(f"the folder of --out {args.out!r} does not exist")
+    print(data.summary() + "\n")
+    fit = crowdzoo.fit(model, data, method=args.method, seed=args.seed, use_gold=True, **opts)
+    print(_describe_fit(fit))
+    table = crowdzoo.next_tasks(fit, args.n, workers=workers, allow_repeats=args.allow_repeats)
+    settled = crowdzoo.settled_tasks(fit, args.threshold)
+    rows = table.reset_index()
+    atomic_write(out, lambda p: rows.to_csv(p, index=False))
+    what = "tasks" if workers is None else "(task, worker) pairs"
+    print(f"settled (p_max >= {args.threshold:g}): {len(settled)} of {data.n_tasks} tasks")
+    if len(table):
+        gain = table["expected_information_gain"]
+        print(f"top {len(table)} {what} by expected information gain: "
+              f"{gain.iloc[0]:.3f} .. {gain.iloc[-1]:.3f} nats")
+    else:
+        print(f"no {what} to suggest")
+    print(f"wrote {out}")
+    return 0
+
+
 #: commands that run JAX: :func:`crowdzoo.setup` is called before them
-JAX_COMMANDS = ("demo", "fit", "compare")
+JAX_COMMANDS = ("demo", "fit", "compare", "next")
 
 COMMANDS = {"demo": cmd_demo, "fit": cmd_fit, "models": cmd_models, "summary": cmd_summary,
-            "compare": cmd_compare}
+            "compare": cmd_compare, "next": cmd_next}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -702,7 +795,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"crowdzoo {args.command}: fit failed: {err}", file=sys.stderr)
         return EXIT_FAILURE
-    if args.command in ("demo", "fit"):
+    if args.command in ("demo", "fit", "next"):
         print(f"done in {time.perf_counter() - start:.1f} s")
     return code
 

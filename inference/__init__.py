@@ -1,8 +1,10 @@
 """One runner for every model of the zoo: ``fit(model, data, method) -> Fit``."""
 
-from .result import INTERVAL, Fit
+from .active import next_tasks, pair_information_gain, settled_tasks
 from .map import MapResult, log_posterior, log_prior, run_em, run_lbfgs, run_squarem
-from .runner import METHODS, ConvergenceWarning, PseudoPosteriorWarning, fit
+from .diagnostics import ConvergenceWarning
+from .result import INTERVAL, Fit
+from .runner import METHODS, PseudoPosteriorWarning, fit
 
 __all__ = [
     "INTERVAL",
@@ -13,8 +15,11 @@ __all__ = [
     "MapResult",
     "fit",
     "log_posterior",
+    "next_tasks",
+    "pair_information_gain",
     "log_prior",
     "run_em",
     "run_lbfgs",
     "run_squarem",
+    "settled_tasks",
 ]

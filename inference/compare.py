@@ -29,12 +29,15 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from .diagnostics import ConvergenceWarning
+
 __all__ = [
     "CompareResult",
     "MIN_LOO_DRAWS",
     "PARETO_K_BAD",
     "calibration_curve",
     "compare_models",
+    "convergence_columns",
     "expected_calibration_error",
     "gold_codes",
     "gold_scores",
@@ -183,7 +186,8 @@ def loo(fit, pointwise: bool = True):
     with warnings.catch_warnings():
         # ArviZ warns when some Pareto k are high; we report them in pareto_k_summary
         warnings.simplefilter("ignore", UserWarning)
-        return az.loo(fit.to_arviz(), pointwise=pointwise, var_name="answers")
+        return az.loo(fit.to_arviz(posterior_predictive=False), pointwise=pointwise,
+                      var_name="answers")
 
 
 def pareto_k_summary(elpd) -> dict:
@@ -203,7 +207,9 @@ class CompareResult:
     table : pandas.DataFrame
         One row per model: ``elpd_loo``, ``se``, ``p_loo``, ``elpd_diff`` (best minus this
         model, >= 0), ``dse`` (its se), ``weight`` (stacking), Pareto k counts, ``accuracy``, ``log_loss``, ``ece`` (on gold), ``seconds``,
-        ``divergences``; sorted by ``elpd_loo`` (best first) when there is LOO.
+        ``r_hat`` (max), ``ess`` (min of bulk and tail ESS), ``divergences``, ``converged``
+        and ``problems``; sorted by ``elpd_loo`` (best first) when there is LOO. A model that
+        has not converged keeps its rank, marked ``!`` by :meth:`to_string`.
     fits : dict of name -> Fit
     loo : dict of name -> ELPDData (models fitted with draws)
     """
@@ -226,8 +232,23 @@ class CompareResult:
         for col, fmt in (("accuracy", "{:.4f}"), ("log_loss", "{:.4f}"), ("ece", "{:.4f}")):
             if col in t:
                 out[col] = t[col].map(lambda v, f=fmt: "-" if pd.isna(v) else f.format(v))
+        if "r_hat" in t and t["r_hat"].notna().any():
+            out["r_hat"] = t["r_hat"].map(lambda v: "-" if pd.isna(v) else f"{v:.3f}")
+        if "ess" in t and t["ess"].notna().any():
+            out["ess"] = t["ess"].map(lambda v: "-" if pd.isna(v) else f"{v:.0f}")
+        if "divergences" in t and t["divergences"].notna().any():
+            out["div"] = t["divergences"].map(lambda v: "-" if pd.isna(v) else str(int(v)))
         out["method"] = t["method"]
         out["seconds"] = t["seconds"].map(lambda v: f"{v:.1f}")
+        if "converged" in t:
+            # a model that has not converged is ranked, but never silently
+            out.index = [f"{n} !" if not ok else n for n, ok in
+                         zip(t.index, t["converged"], strict=True)]
+            text = out.to_string()
+            if not t["converged"].all():
+                text += ("\n! not converged (r_hat > 1.01, ESS < 100 per chain or "
+                         "divergences): its LOO and rank are not trustworthy")
+            return text
         return out.to_string()
 
 
@@ -278,14 +299,16 @@ def compare_models(
         model = get_model(spec)
         m = method if method in model.methods else "map"
         start = time.perf_counter()
-        res = run_fit(model, data, method=m, seed=seed, progress=progress, use_gold=False,
-                      **(options if m == method else {}))
+        with warnings.catch_warnings():
+            # reported once below, per model, in the table's `converged` column
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            res = run_fit(model, data, method=m, seed=seed, progress=progress, use_gold=False,
+                          **(options if m == method else {}))
         seconds = time.perf_counter() - start
         name = model.name
         fits[name] = res
-        row = {"model": name, "method": m, "seconds": seconds,
-               "divergences": res.diagnostics.get("divergences", np.nan)}
-        if res.has_draws:
+        row = {"model": name, "method": m, "seconds": seconds, **convergence_columns(res)}
+        if res.has_draws and model.proper_likelihood:  # a pseudo-likelihood has no LOO
             elpd = loo(res)
             loos[name] = elpd
             row.update(elpd_loo=float(elpd.elpd), se=float(elpd.se), p_loo=float(elpd.p),
@@ -316,4 +339,28 @@ def compare_models(
         for name in cmp.index:
             table.loc[name, "weight"] = float(cmp.loc[name, "weight"])
     table = table.sort_values("elpd_loo", ascending=False, na_position="last")
+    bad = [n for n in table.index if not table.loc[n, "converged"]]
+    if bad:
+        warnings.warn(
+            f"compare: {', '.join(bad)} ha{'s' if len(bad) == 1 else 've'} not converged "
+            f"({'; '.join(f'{n}: {table.loc[n, 'problems']}' for n in bad)}); their LOO and "
+            f"rank are not trustworthy (marked '!' in the table): fit them longer",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
     return CompareResult(table, fits, loos)
+
+
+def convergence_columns(fit) -> dict:
+    """Return a fit's convergence numbers for a comparison table.
+
+    ``r_hat`` (max), ``ess`` (min of bulk and tail), ``divergences``, ``converged`` and
+    ``problems`` (NaN where they do not apply: MAP has no r_hat).
+    """
+    conv = fit.convergence()
+    attrs = conv.attrs
+    ess = min(attrs.get("min_ess_bulk", np.nan), attrs.get("min_ess_tail", np.nan))
+    problems = list(attrs.get("problems", []))
+    return {"r_hat": attrs.get("max_r_hat", np.nan), "ess": ess,
+            "divergences": attrs.get("divergences", np.nan),
+            "converged": bool(attrs.get("converged", True)), "problems": "; ".join(problems)}

@@ -30,8 +30,10 @@ from jax.flatten_util import ravel_pytree
 from numpyro.distributions.transforms import biject_to
 from numpyro.infer.util import log_density
 
-__all__ = ["MapKernel", "MapResult", "em_kernel", "lbfgs_kernel", "log_posterior", "log_prior",
-           "param_supports", "run_em", "run_lbfgs", "run_map", "run_map_jit", "run_squarem"]
+__all__ = ["MapFit", "MapKernel", "MapResult", "em_kernel", "interior_point", "lbfgs_kernel",
+           "log_posterior", "log_prior", "map_program", "param_supports", "run_em", "run_lbfgs",
+           "run_map",
+           "run_map_jit", "run_squarem"]
 
 
 class MapResult(NamedTuple):
@@ -219,6 +221,63 @@ def run_map_jit(model, params0, data, tol, max_iter: int, param_tol, algorithm: 
     return run_map(kernel, params0, data.n_answers, tol, max_iter, param_tol)
 
 
+class MapFit(NamedTuple):
+    """Output of :func:`map_program`: the MAP and the label posterior at it.
+
+    Attributes
+    ----------
+    result : MapResult
+        Parameters, history, iterations, convergence.
+    logits : (T, K)
+        Posterior logits of the true labels at the returned parameters.
+    per_task : (T,)
+        Per-task log-likelihood at the returned parameters.
+    """
+
+    result: MapResult
+    logits: jax.Array
+    per_task: jax.Array
+
+
+@partial(jax.jit, static_argnames=("model", "max_iter", "algorithm", "try_gold"))
+def map_program(model, params0, data, tol, max_iter: int, param_tol, algorithm: str,
+                try_gold: bool = False) -> MapFit:
+    """The whole MAP fit as one compiled program (a cold fit compiles once).
+
+    ``params0=None`` starts from ``model.init_params(data)`` (inside the program). With
+    ``try_gold`` (an EM model and gold labels) a second start — one M-step from the gold tasks
+    alone, uniform elsewhere: where the gold points — runs alongside (vectorized) and the
+    start with the higher final log posterior wins, so a few gold tasks break the symmetry
+    between a labelling and its mirror image. The label posterior at the result is returned
+    too.
+    """
+    if params0 is None:
+        params0 = model.init_params(data)
+    params0 = jax.tree.map(jnp.asarray, params0)
+    if algorithm == "lbfgs":
+        kernel = lbfgs_kernel(model, data)
+    else:
+        kernel = em_kernel(model, data, squarem=algorithm == "squarem")
+
+    def one(p0):
+        return run_map(kernel, p0, data.n_answers, tol, max_iter, param_tol)
+
+    if try_gold:
+        K = data.n_classes
+        resp = jnp.where(data.gold[:, None] >= 0, jax.nn.one_hot(data.gold, K), 1.0 / K)
+        from_gold = model.em_update(params0, resp, data)
+        from_gold = jax.tree.map(lambda a, b: jnp.asarray(a, jnp.result_type(b)), from_gold,
+                                 params0)
+        both = jax.vmap(one)(jax.tree.map(lambda a, b: jnp.stack([a, b]), params0, from_gold))
+        last = jax.vmap(lambda h, n: h[jnp.maximum(n - 1, 0)])(both.history, both.n_iter)
+        pick = jnp.argmax(jnp.where(jnp.isfinite(last), last, -jnp.inf))
+        res = jax.tree.map(lambda a: a[pick], both)
+    else:
+        res = one(params0)
+    m = model.log_likelihood(res.params, data)
+    return MapFit(res, m.logits, m.per_task)
+
+
 def run_em(model, params0, data, tol, max_iter: int, param_tol=1e-5) -> MapResult:
     """Closed-form EM until converged or ``max_iter`` iterations (see :func:`run_map`)."""
     return run_map_jit(model, params0, data, tol, max_iter, param_tol, "em")
@@ -243,3 +302,35 @@ def param_supports(model, data) -> dict:
         for name, site in tr.items()
         if site["type"] == "sample" and not site["is_observed"]
     }
+
+
+def interior_point(model, params, data, bound: float = 8.0, mix: float = 1e-3) -> dict:
+    """``params`` moved off the boundary of their supports: a start for NUTS / SVI.
+
+    A MAP often sits on the boundary of a constrained support (a confusion-matrix entry of
+    ~1e-12 for an answer a worker never gave, under a Dirichlet(1) prior), which is minus
+    infinity in NUTS's unconstrained space: started there, every transition diverges and the
+    chains never move (all draws equal; PSIS-LOO then fails with "All tail values are the
+    same"). Simplex-valued sites are mixed with the uniform distribution (weight ``mix``:
+    every probability at least ``mix / K``); other constrained sites are clipped to
+    ``[-bound, bound]`` in the unconstrained space; unconstrained (real) sites are kept.
+    """
+    from numpyro.distributions import constraints
+
+    out = {}
+    for name, support in param_supports(model, data).items():
+        value = jnp.asarray(params[name])
+        base = support
+        while isinstance(base, constraints.independent):
+            base = base.base_constraint
+        if base is constraints.real:
+            out[name] = value
+        elif base is constraints.simplex:
+            k = value.shape[-1]
+            value = jnp.clip(value, 0.0, 1.0)
+            value = value / value.sum(-1, keepdims=True)
+            out[name] = (1.0 - mix) * value + mix / k
+        else:
+            transform = biject_to(support)
+            out[name] = transform(jnp.clip(transform.inv(value), -bound, bound))
+    return out

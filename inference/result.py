@@ -13,10 +13,106 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-__all__ = ["Fit", "INTERVAL"]
+__all__ = ["ARVIZ_RESERVED_DIMS", "CrowdTree", "Fit", "INTERVAL", "MissingGroupError",
+           "arviz_dim"]
 
 #: probability mass of the credible intervals reported by :meth:`Fit.workers`
 INTERVAL = 0.89
+
+#: dim names ArviZ creates or reserves (``az.summary`` stacks along ``label``, plots facet
+#: along ``column`` / ``row`` / ``plot_axis``, ...): no DataTree of a fit uses them
+ARVIZ_RESERVED_DIMS = frozenset({
+    "label", "summary", "quantile", "hdi", "ci_bound", "ci", "plot_axis", "column", "row",
+    "__variable__", "model", "sample", "kwarg", "rope_dim", "pointwise_sample_dim",
+    "component", "dim_0",
+})
+#: a model dim -> its name in the DataTree (the models' ``label`` is ArviZ's stacking dim)
+_DIM_RENAMES = {"label": "answer_class"}
+#: most posterior draws replicated into the ``posterior_predictive`` group
+MAX_PREDICTIVE_DRAWS = 500
+#: replicates of the plug-in predictive of a MAP fit
+MAP_PREDICTIVE_DRAWS = 100
+
+
+def arviz_dim(dim: str) -> str:
+    """Return the DataTree name of a model dim (``label`` -> ``answer_class``, others as is)."""
+    return _DIM_RENAMES.get(dim, dim)
+
+
+class MissingGroupError(KeyError, ValueError):
+    """A group a fit cannot have (``log_likelihood`` of a MAP fit, ``sample_stats`` of SVI).
+
+    Both a ``KeyError`` (what a missing DataTree group raises, which ArviZ expects) and a
+    ``ValueError`` (so ``hasattr`` does not swallow it), with a message that says what to do.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+_MISSING_GROUP = {
+    "log_likelihood": "LOO needs posterior draws: fit with method='nuts' or 'svi' (a {method} "
+                      "fit is one point, it has no log_likelihood draws)",
+    "sample_stats": "sample_stats (energy, divergences, tree depth) come from NUTS: fit with "
+                    "method='nuts' (this is a {method} fit)",
+}
+
+
+def _datatree_base():
+    import xarray as xr
+
+    return xr.DataTree
+
+
+class CrowdTree(_datatree_base()):
+    """An ArviZ DataTree that says why a group is missing.
+
+    A MAP fit has no ``log_likelihood`` draws and SVI / MAP have no NUTS ``sample_stats``;
+    asking for them (``tree["log_likelihood"]``, ``tree.log_likelihood``, as ``az.loo``,
+    ``az.compare``, ``plot_energy`` do) raises :class:`MissingGroupError` with a message
+    naming the method to fit with, instead of ArviZ's ``IndexError`` on a single draw.
+    Everything else is a plain :class:`xarray.DataTree`.
+    """
+
+    __slots__ = ()
+
+    def _missing(self, name):
+        if name not in _MISSING_GROUP:
+            return None
+        try:
+            children = object.__getattribute__(self, "_children")
+            parent = object.__getattribute__(self, "_parent")
+            attrs = object.__getattribute__(self, "_attrs") or {}
+        except AttributeError:
+            return None
+        if parent is not None or name in children or "method" not in attrs:
+            return None
+        if name == "log_likelihood" and attrs.get("pseudo_likelihood"):
+            return MissingGroupError(
+                f"LOO needs a likelihood of the answers: {attrs.get('model')}'s plugs in a "
+                f"statistic of the answers themselves (a pseudo-likelihood), so its fit has no "
+                f"log_likelihood group")
+        return MissingGroupError(_MISSING_GROUP[name].format(method=attrs["method"].upper()))
+
+    def __getattr__(self, name):
+        err = self._missing(name)
+        if err is not None:
+            raise err
+        return super().__getattr__(name)
+
+    def __getitem__(self, key):
+        err = self._missing(key) if isinstance(key, str) else None
+        if err is not None:
+            raise err
+        return super().__getitem__(key)
+
+
+@partial(jax.jit, static_argnames=("model",))
+def _replicate_answers(model, flat_params, design, key):
+    """Replicated answers, one set per draw, from the model's own program (Predictive)."""
+    from numpyro.infer import Predictive
+
+    return Predictive(model, posterior_samples=flat_params, return_sites=["y"])(key, design)["y"]
 
 
 @partial(jax.jit, static_argnames=("model",))
@@ -64,11 +160,14 @@ class Fit:
     """
 
     def __init__(self, model, method, annotations, data, *, params=None, samples=None,
-                 sample_stats=None, loss_history=None, task_probs=None, diagnostics=None):
+                 sample_stats=None, loss_history=None, task_probs=None, per_task_loglik=None,
+                 diagnostics=None):
         self.model = model
         self.method = method
         self.annotations = annotations
         self.data = data
+        if samples is not None:
+            samples = model.relabel_draws(samples)  # exchangeable components: one labelling
         self.samples = samples
         self.sample_stats = sample_stats or {}
         self.loss_history = None if loss_history is None else np.asarray(loss_history)
@@ -79,7 +178,7 @@ class Fit:
             params = {k: v.mean(axis=(0, 1)) for k, v in samples.items()}
         self.params = params or {}
         self._task_probs = task_probs
-        self._per_task_loglik = None
+        self._per_task_loglik = per_task_loglik
 
     # --- draws -------------------------------------------------------------------------
     @property
@@ -181,6 +280,12 @@ class Fit:
 
     # --- workers -------------------------------------------------------------------------
     def _stats(self, which: str):
+        cache = self.__dict__.setdefault("_stats_cache", {})
+        if which not in cache:
+            cache[which] = self._compute_stats(which)
+        return cache[which]
+
+    def _compute_stats(self, which: str):
         fn = self.model.worker_stats if which == "worker" else self.model.task_stats
         if self.has_draws:
             flat = self._flat()
@@ -248,92 +353,258 @@ class Fit:
         return df
 
     # --- ArviZ ---------------------------------------------------------------------------
-    def to_arviz(self):
-        """The fit as an ArviZ DataTree.
-
-        Groups: ``posterior`` (draws, or the MAP as a single draw), ``sample_stats`` (NUTS),
-        ``log_likelihood`` (``answers``: per task, for ``az.loo``), ``observed_data``
-        (``label`` per answer) and ``constant_data`` (task and worker of each answer).
-        Named dims: ``task``, ``worker``, ``true_class``, ``label``, ``answer``.
-        """
-        import numpyro  # noqa: F401  (import order: numpyro before arviz)
-        import arviz as az
-
-        a = self.annotations
-        if self.has_draws:
-            post = dict(self.samples)
-        else:
-            post = {k: np.asarray(v)[None, None] for k, v in self.params.items()}
-        dims = {k: list(v) for k, v in self.model.dims.items()}
+    def _arviz_dims(self) -> dict:
+        """ArviZ dims of every posterior variable (sampled sites and derived stats)."""
+        dims = {k: [arviz_dim(d) for d in v] for k, v in self.model.dims.items()}
         for which in ("worker", "task"):
             for name, v in self._stats(which).items():
-                post[name] = v if self.has_draws else v[None, None]
-                dims[name] = [which]
+                extra = v.ndim - 1 - (2 if self.has_draws else 0)
+                declared = dims.get(name)
+                if declared is None or len(declared) != 1 + extra:
+                    dims[name] = [which] + [f"{name}_dim_{i}" for i in range(extra)]
+        return dims
+
+    def _arviz_coords(self) -> dict:
+        a = self.annotations
         classes = [str(c) for c in a.classes]
         coords = {
             "task": [str(t) for t in a.task_ids],
             "worker": [str(w) for w in a.worker_ids],
             "true_class": classes,
-            "label": classes,
+            arviz_dim("label"): classes,
             "answer": np.arange(a.n_answers),
         }
-        dims["answers"] = ["task"]
-        dims["label_obs"] = ["answer"]
-        dims["task_of_answer"] = ["answer"]
-        dims["worker_of_answer"] = ["answer"]
+        if a.feature_names is not None:
+            coords["feature"] = [str(f) for f in a.feature_names]
+        return coords
+
+    def _posterior_arrays(self, derived: bool = True) -> dict:
+        if self.has_draws:
+            post = {k: np.asarray(v) for k, v in self.samples.items()}
+        else:
+            post = {k: np.asarray(v)[None, None] for k, v in self.params.items()}
+        if derived:
+            for which in ("worker", "task"):
+                for name, v in self._stats(which).items():
+                    post.setdefault(name, v if self.has_draws else v[None, None])
+        return post
+
+    def _posterior_dataset(self, derived: bool = False):
+        """Return the posterior as an xarray Dataset with named dims (cheap: no other group)."""
+        import numpyro  # noqa: F401  (numpyro before arviz)
+        import arviz as az
+
+        post = self._posterior_arrays(derived=derived)
+        dims = self._arviz_dims()
+        return az.from_dict({"posterior": post}, coords=self._arviz_coords(),
+                            dims={k: v for k, v in dims.items() if k in post}
+                            )["posterior"].to_dataset()
+
+    def _predictive_draws(self, max_draws: int):
+        """Parameter draws ``(chain, draw, ...)`` for the posterior predictive.
+
+        Evenly thinned to at most ``max_draws`` in all; MAP: the point repeated (the plug-in
+        predictive).
+        """
+        if self.has_draws:
+            chains, draws = next(iter(self.samples.values())).shape[:2]
+            keep = max(1, min(draws, max_draws // chains))
+            idx = np.unique(np.linspace(0, draws - 1, keep).round().astype(int))
+            return {k: np.asarray(v)[:, idx] for k, v in self.samples.items()}, idx
+        n = min(max_draws, MAP_PREDICTIVE_DRAWS)
+        return ({k: np.broadcast_to(np.asarray(v), (1, n) + np.shape(v))
+                 for k, v in self.params.items()}, np.arange(n))
+
+    def posterior_predictive(self, max_draws: int = MAX_PREDICTIVE_DRAWS, seed=None):
+        """Replicated answers ``(chain, draw, answer)`` (class codes) on the observed design.
+
+        Drawn by the model's own NumPyro program (generating, labels removed) through
+        :class:`numpyro.infer.Predictive`, one replicate per posterior draw (evenly thinned to
+        at most ``max_draws`` in all); a MAP fit repeats its point estimate
+        (:data:`MAP_PREDICTIVE_DRAWS` replicates: the plug-in predictive). The true labels of
+        the replicates are drawn from the model's prior ``p(z | params)``: new items on the
+        same design (who answered what).
+
+        Returns
+        -------
+        y : int array (chain, draw, answer)
+        draw_index : int array
+            The posterior draws the replicates come from.
+        """
+        if not self.params:
+            raise ValueError(f"{self.model.name} has no generative model to replicate from")
+        draws, idx = self._predictive_draws(max_draws)
+        shape = next(iter(draws.values())).shape[:2]
+        flat = {k: v.reshape((-1,) + v.shape[2:]) for k, v in draws.items()}
+        n_flat = shape[0] * shape[1]
+        seed = (self.seed or 0) if seed is None else seed
+        key = jax.random.PRNGKey(int(seed) + 1)
+        # chunks keep the (chunk, N, K, L) emission tables within ~256 MB
+        d = self.data
+        per_draw = max(d.n_answers * d.n_classes * d.n_classes * 4, 1)
+        chunk = int(max(1, min(n_flat, 2 ** 28 // per_draw)))
+        out = []
+        for start in range(0, n_flat, chunk):
+            part = {k: jnp.asarray(v[start:start + chunk]) for k, v in flat.items()}
+            if start + chunk > n_flat:  # pad the last chunk: one compilation for all
+                pad = start + chunk - n_flat
+                part = {k: jnp.concatenate([v, jnp.repeat(v[-1:], pad, 0)]) for k, v in
+                        part.items()}
+            y = _replicate_answers(self.model, part, d.without_labels(),
+                                   jax.random.fold_in(key, start))
+            out.append(np.asarray(y)[: min(chunk, n_flat - start)])
+        y = np.concatenate(out).reshape(shape + (d.n_answers,))
+        small = np.int8 if d.n_classes <= 127 else np.int32
+        return y.astype(small), idx
+
+    def to_arviz(self, posterior_predictive: bool = True):
+        """Return the fit as an ArviZ (1.x) DataTree that ``arviz`` functions accept as is.
+
+        Groups
+
+        * ``posterior``: the draws (NUTS, SVI), or the MAP as one draw (``chain`` 1,
+          ``draw`` 1; ``attrs["point_estimate"]`` says so), with the model's derived
+          per-worker / per-task quantities (``accuracy``, ``difficulty``, ...);
+        * ``sample_stats`` (NUTS): ``diverging``, ``energy``, ``n_steps``,
+          ``acceptance_rate``;
+        * ``log_likelihood`` (NUTS, SVI): ``answers`` per task — the pointwise terms of
+          ``az.loo`` (leave one *task* out, all its answers);
+        * ``posterior_predictive``: ``y``, replicated answers drawn by the model's own NumPyro
+          program (see :meth:`posterior_predictive`);
+        * ``observed_data``: ``y``, the answers (class codes, with the class name, task id and
+          worker id of each answer as coordinates on ``answer``);
+        * ``constant_data``: ``task_of_answer``, ``worker_of_answer`` (codes of the design).
+
+        Dims carry the user's ids: ``task``, ``worker``, ``true_class`` and ``answer_class``
+        (the class names), ``answer``. No dim is named like one ArviZ creates (the models'
+        ``label`` dim is ``answer_class`` here: ``az.summary`` stacks along ``label``).
+
+        A MAP fit has no draws: ``az.summary`` shows the point (its sd, HDI and r_hat are
+        NaN), and whatever needs draws (``az.loo``, ``az.compare``, ``plot_khat``) raises
+        ``LOO needs posterior draws: fit with method='nuts' or 'svi'``; ``plot_energy``
+        needs NUTS (so does ``sample_stats`` for SVI).
+
+        Parameters
+        ----------
+        posterior_predictive : bool
+            Include the ``posterior_predictive`` group (it costs one simulation per kept
+            draw).
+        """
+        import numpyro  # noqa: F401  (import order: numpyro before arviz)
+        import arviz as az
+
+        import crowdzoo
+
+        if not self.params:
+            raise ValueError(
+                f"{self.model.name} has no parameters (a non-probabilistic baseline): it has "
+                f"no ArviZ posterior; use task_posterior()"
+            )
+        a = self.annotations
+        post = self._posterior_arrays()
+        dims = {k: v for k, v in self._arviz_dims().items() if k in post}
+        classes = np.asarray([str(c) for c in a.classes])
+        answer_coords = {
+            "answer": np.arange(a.n_answers),
+            "answer_task": ("answer", np.asarray([str(t) for t in a.task_ids])[a.task]),
+            "answer_worker": ("answer", np.asarray([str(w) for w in a.worker_ids])[a.worker]),
+            "answer_label": ("answer", classes[np.asarray(a.label)]),
+        }
         groups = {
             "posterior": post,
-            "log_likelihood": {"answers": self.log_likelihood()},
-            "observed_data": {"label_obs": np.asarray(a.label)},
-            "constant_data": {"task_of_answer": np.asarray(a.task),
-                              "worker_of_answer": np.asarray(a.worker)},
+            "observed_data": {"y": np.asarray(a.label, dtype=np.int32)},
+            "constant_data": {"task_of_answer": np.asarray(a.task, dtype=np.int32),
+                              "worker_of_answer": np.asarray(a.worker, dtype=np.int32)},
         }
+        dims.update(y=["answer"], task_of_answer=["answer"], worker_of_answer=["answer"])
+        if self.has_draws and self.model.proper_likelihood:
+            groups["log_likelihood"] = {"answers": self.log_likelihood()}
+            dims["answers"] = ["task"]
         if self.sample_stats:
             groups["sample_stats"] = {
-                ("diverging" if k == "diverging" else
-                 {"num_steps": "n_steps", "accept_prob": "acceptance_rate"}.get(k, k)): v
+                {"num_steps": "n_steps", "accept_prob": "acceptance_rate"}.get(k, k): v
                 for k, v in self.sample_stats.items()
             }
-        attrs = {"model": self.model.name, "method": self.method,
-                 "inference_library": "numpyro", "creation_library": "crowdzoo"}
-        return az.from_dict(groups, coords=coords, dims=dims,
-                            attrs={"posterior": attrs, "log_likelihood": attrs})
+        dt = az.from_dict(groups, coords=self._arviz_coords(), dims=dims)
+        version = {"creation_library": "crowdzoo",
+                   "creation_library_version": crowdzoo.__version__,
+                   "inference_library": "numpyro",
+                   "inference_library_version": numpyro.__version__,
+                   "arviz_version": az.__version__,
+                   "model": self.model.name, "method": self.method}
+        children = {}
+        for name, node in dt.children.items():
+            ds = node.to_dataset()
+            if name in ("observed_data", "constant_data"):
+                ds = ds.assign_coords({k: v for k, v in answer_coords.items() if k != "answer"})
+            ds.attrs.update(version)
+            children[name] = ds
+        if not self.has_draws:
+            children["posterior"].attrs["point_estimate"] = (
+                f"{self.method.upper()}: one point, not posterior draws (chain 1, draw 1)")
+        if posterior_predictive:
+            y, idx = self.posterior_predictive()
+            pp = az.from_dict({"posterior_predictive": {"y": y}}, dims={"y": ["answer"]},
+                              coords={"answer": np.arange(a.n_answers), "draw": idx}
+                              )["posterior_predictive"].to_dataset()
+            pp = pp.assign_coords({k: v for k, v in answer_coords.items() if k != "answer"})
+            pp.attrs.update(version, latent="the true labels of the replicates are drawn "
+                            "from p(z | params): new items on the observed design")
+            if not self.has_draws:
+                pp.attrs["point_estimate"] = (f"plug-in predictive: {y.shape[1]} replicates "
+                                              f"at the {self.method.upper()} point")
+            order = ["posterior", "posterior_predictive", "log_likelihood", "sample_stats",
+                     "observed_data", "constant_data"]
+            children["posterior_predictive"] = pp
+            children = {k: children[k] for k in order if k in children}
+        tree = CrowdTree.from_dict(children)
+        tree.attrs.update(version)
+        if not self.model.proper_likelihood:
+            tree.attrs["pseudo_likelihood"] = 1
+        return tree
 
     def summary(self):
-        """ArviZ summary (mean, sd, HDI, r_hat, ESS) of the parameters for draws; a text
-        report for MAP."""
+        """ArviZ summary (mean, sd, HDI, r_hat, ESS) of the parameters; a text report for MAP.
+
+        The summary is ``az.summary`` of the sampled parameters (derived quantities such as
+        ``accuracy`` are in :meth:`workers` / :meth:`tasks` and in :meth:`to_arviz`).
+        """
         if self.has_draws:
             import numpyro  # noqa: F401
             import arviz as az
 
-            # az.summary stacks variables along a dim it calls "label": rename ours first
-            post = self.to_arviz()["posterior"].to_dataset()[list(self.samples)]
-            if "label" in post.dims:
-                post = post.rename({"label": "answer_label"})
-            return az.summary(post)
+            return az.summary(self._posterior_dataset())
         lines = [f"{self.model.name} fitted by {self.method} ({self.diagnostics.get('algorithm')})"]
         for k, v in self.diagnostics.items():
             lines.append(f"  {k}: {v}")
         return "\n".join(lines)
 
-    def convergence(self) -> dict:
-        """NUTS/SVI: max r_hat, min bulk/tail ESS and divergences over all parameters."""
-        if not self.has_draws:
-            return dict(self.diagnostics)
-        import numpyro  # noqa: F401
-        import arviz as az
+    def convergence(self) -> pd.DataFrame:
+        """Convergence table (NUTS, SVI): per parameter the worst r_hat, smallest ESS.
 
-        dt = self.to_arviz()
-        post = dt["posterior"].to_dataset()[list(self.samples)]
-        out = dict(self.diagnostics)
-        if self.method == "nuts":
-            rhat = az.rhat(post)
-            out["max_r_hat"] = float(max(float(rhat[v].max()) for v in rhat.data_vars))
-        ess_b = az.ess(post, method="bulk")
-        ess_t = az.ess(post, method="tail")
-        out["min_ess_bulk"] = float(min(float(ess_b[v].min()) for v in ess_b.data_vars))
-        out["min_ess_tail"] = float(min(float(ess_t[v].min()) for v in ess_t.data_vars))
-        return out
+        One row per sampled parameter: ``r_hat`` (largest over its elements; NaN for SVI,
+        whose draws are independent), ``ess_bulk``, ``ess_tail`` (smallest), ``worst`` (the
+        element with the largest r_hat) and ``ok``; worst first. ``table.attrs`` holds the
+        overall ``max_r_hat``, ``min_ess_bulk``, ``min_ess_tail``, ``divergences``,
+        ``converged`` and ``problems`` (what :class:`ConvergenceWarning` said). A MAP fit
+        has no draws: its table is empty and ``attrs`` holds the MAP's own diagnostics
+        (iterations, ``converged``).
+        """
+        if not self.has_draws:
+            table = pd.DataFrame(columns=["r_hat", "ess_bulk", "ess_tail", "worst", "ok"])
+            table.attrs.update(self.diagnostics)
+            table.attrs.setdefault("converged", True)
+            table.attrs["problems"] = [] if table.attrs["converged"] else [
+                "the MAP stopped at its iteration cap"]
+            return table
+        from .diagnostics import convergence_table
+
+        if self.__dict__.get("_convergence") is None:
+            table = convergence_table(self)
+            for k, v in self.diagnostics.items():
+                table.attrs.setdefault(k, v)
+            self._convergence = table
+        return self._convergence.copy()
 
     def predict_proba(self, features) -> pd.DataFrame:
         """Class probabilities of the learned classifier for new items (learning from crowds).

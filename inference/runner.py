@@ -19,7 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..models import Baseline, CrowdModel, crowd_data, get_model
-from .map import run_map_jit
+from . import diagnostics
+from .diagnostics import ConvergenceWarning
+from .map import interior_point, map_program
 from .progress import default_progress
 from .result import Fit
 from .samplers import run_nuts, run_svi
@@ -49,10 +51,6 @@ _OPTIONS = {
         "chain_method": None,
     },
 }
-
-
-class ConvergenceWarning(UserWarning):
-    """An iterative fit stopped at its iteration cap before meeting its tolerance."""
 
 
 class PseudoPosteriorWarning(UserWarning):
@@ -251,50 +249,37 @@ def fit(
         result = _fit_nuts(model, cdata, annotations, opts, key, progress)
     result.elapsed = time.perf_counter() - start
     result.seed = seed
+    diagnostics.warn_if_unconverged(result)
     return result
 
 
 # --- MAP -------------------------------------------------------------------------------
-@partial(jax.jit, static_argnums=0)
-def _jitted_init(model, cdata):
-    return model.init_params(cdata)
-
-
-@partial(jax.jit, static_argnums=0)
-def _gold_start(model, params0, cdata):
-    """An M-step from the gold tasks alone (uniform elsewhere): where the gold points."""
-    K = cdata.n_classes
-    resp = jnp.where(cdata.gold[:, None] >= 0, jax.nn.one_hot(cdata.gold, K), 1.0 / K)
-    return model.em_update(params0, resp, cdata)
-
-
 def _initial_params(model: CrowdModel, cdata):
-    """The model's MAP start: declared ``init_params``, or ``init_from`` a warm start's MAP."""
+    """The MAP start computed outside the MAP program, or None (then it is computed inside).
+
+    ``init_from`` a warm start's MAP (the community model), or an eager ``init_params``
+    for models that declare it impure (``jit_init = False``).
+    """
     warm = model.warm_start()
     if warm is not None:
         warm_params, *_ = map_point(warm, cdata)
         return model.init_from({k: jnp.asarray(v) for k, v in warm_params.items()}, cdata)
     if model.jit_init:
-        return _jitted_init(model, cdata)
+        return None
     return model.init_params(cdata)
 
 
 def map_point(model: CrowdModel, cdata, tol=1e-6, max_iter=None, init=None, param_tol=1e-5,
-              accelerate=None):
+              accelerate=None, *, posterior: bool = False):
     """Run the MAP; return ``(params, history, n_iter, converged, algorithm)``.
 
     Closed-form EM (optionally SQUAREM) where the model declares ``has_em``, else L-BFGS,
-    both by the one driver :func:`crowdzoo.inference.map.run_map`. With gold labels and an
-    EM model, a second start from the gold tasks alone is run too and the higher log
-    posterior kept.
+    both by the one driver :func:`crowdzoo.inference.map.run_map`, compiled with the start
+    and the final label posterior as one program (:func:`~crowdzoo.inference.map.map_program`).
+    With gold labels and an EM model, a second start from the gold tasks alone runs too and
+    the higher log posterior is kept. With ``posterior=True`` the label posterior
+    ``(probs (T, K), per-task log-likelihood (T,))`` at the MAP is appended.
     """
-    if init is not None:
-        starts = [init]
-    else:
-        params0 = _initial_params(model, cdata)
-        starts = [params0]
-        if model.has_em and bool(np.any(np.asarray(cdata.gold) >= 0)):
-            starts.append(_gold_start(model, params0, cdata))
     if model.has_em:
         squarem = model.em_accelerate if accelerate is None else accelerate
         algorithm, max_iter = ("squarem" if squarem else "em"), int(max_iter or 500)
@@ -303,16 +288,14 @@ def map_point(model: CrowdModel, cdata, tol=1e-6, max_iter=None, init=None, para
             raise ValueError(f"accelerate=True speeds up closed-form EM, but {model.name} has no "
                              f"EM update here: its MAP is L-BFGS")
         algorithm, max_iter = "lbfgs", int(max_iter or 2000)
-    best = None
-    for p0 in starts:
-        p0 = {k: jnp.asarray(v) for k, v in p0.items()}
-        res = run_map_jit(model, p0, cdata, jnp.float32(tol), max_iter, jnp.float32(param_tol),
-                          algorithm)
-        n_iter = int(res.n_iter)
-        lp = float(res.history[n_iter - 1]) if n_iter else -np.inf
-        if best is None or lp > best[0]:
-            best = (lp, res, n_iter)
-    _, res, n_iter = best
+    params0 = init if init is not None else _initial_params(model, cdata)
+    if params0 is not None:
+        params0 = {k: jnp.asarray(v) for k, v in params0.items()}
+    try_gold = init is None and model.has_em and bool(np.any(np.asarray(cdata.gold) >= 0))
+    out = map_program(model, params0, cdata, jnp.float32(tol), max_iter, jnp.float32(param_tol),
+                      algorithm, try_gold)
+    res = out.result
+    n_iter = int(res.n_iter)
     history = np.asarray(res.history)[:n_iter]
     converged = bool(res.converged)
     if not converged:
@@ -330,27 +313,41 @@ def map_point(model: CrowdModel, cdata, tol=1e-6, max_iter=None, init=None, para
             f"{model.name} MAP produced non-finite values; check the priors (concentrations "
             f"must be > 0) and the data"
         )
-    return params, history, n_iter, converged, algorithm
+    found = (params, history, n_iter, converged, algorithm)
+    if posterior:
+        probs = np.asarray(jax.nn.softmax(out.logits, axis=-1), np.float64)
+        found += ((probs / probs.sum(-1, keepdims=True), np.asarray(out.per_task)),)
+    return found
 
 
 def _fit_map(model, cdata, annotations, opts) -> Fit:
-    params, history, n_iter, converged, kind = map_point(
+    params, history, n_iter, converged, kind, (probs, per_task) = map_point(
         model, cdata, opts["tol"], opts["max_iter"], opts["init"], opts["param_tol"],
-        opts["accelerate"],
+        opts["accelerate"], posterior=True,
     )
     return Fit(
         model, "map", annotations, cdata, params=params, loss_history=history,
+        task_probs=probs, per_task_loglik=per_task[None, None],
         diagnostics={"algorithm": kind, "n_iter": n_iter, "converged": converged,
                      "log_posterior": float(history[-1])},
     )
+
+
+@partial(jax.jit, static_argnums=0)
+def _jitted_init(model, cdata):
+    return model.init_params(cdata)
 
 
 def _sampler_start(model, cdata, init_from_map: bool):
     """Where SVI / NUTS start: the MAP (one labelling of the classes) or the model's start."""
     if init_from_map:
         point, history, *_ = map_point(model, cdata)
-        return point, history
-    return {k: np.asarray(v) for k, v in _initial_params(model, cdata).items()}, None
+        # off the boundary: a MAP entry of ~0 is -inf for NUTS (every transition diverges)
+        return interior_point(model, point, cdata), history
+    start = _initial_params(model, cdata)
+    if start is None:
+        start = _jitted_init(model, cdata)
+    return {k: np.asarray(v) for k, v in start.items()}, None
 
 
 # --- SVI -------------------------------------------------------------------------------

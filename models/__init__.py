@@ -6,6 +6,14 @@ logits, per-answer emission log-probabilities, one exact marginalization).
 
 from __future__ import annotations
 
+import warnings as _warnings
+
+with _warnings.catch_warnings():
+    # numpyro imports tqdm.auto, which warns "IProgress not found" in a Jupyter kernel without
+    # ipywidgets (it then draws text progress bars, which is what we want): say nothing
+    _warnings.filterwarnings("ignore", message="IProgress not found")
+    import numpyro  # noqa: F401
+
 from .base import Baseline, CrowdModel
 from .biased_worker import BiasedWorker
 from .community import Community

@@ -162,6 +162,15 @@ class CrowdModel:
         soft majority vote (:func:`soft_majority_vote`). Pure JAX when :attr:`jit_init`."""
         raise NotImplementedError(f"{self.name}: no init_params")
 
+    def relabel_draws(self, samples: dict) -> dict:
+        """Give every posterior draw the same labelling of exchangeable components.
+
+        The default returns the draws as they are; a model whose components can permute
+        (the community model's communities) relabels them (the Fit applies it to NUTS / SVI
+        draws before any summary).
+        """
+        return dict(samples)
+
     def warm_start(self) -> CrowdModel | None:
         """A simpler model whose MAP the runner fits first to start this one (None: none)."""
         return None

@@ -165,6 +165,7 @@ class Community(CrowdModel):
         "community_prob": ("community",),
         "community_confusion": ("community", "true_class", "label"),
         "confusion": ("worker", "true_class", "label"),
+        "membership": ("worker", "community"),  # derived (worker_stats)
     }
 
     def __init__(self, n_communities: int = 3, precision: float = 10.0,
@@ -252,6 +253,63 @@ class Community(CrowdModel):
                                                jnp.float32),
             "confusion": jnp.asarray(conf, jnp.float32),
         }
+
+    # --- identifiability ----------------------------------------------------------------------
+    def relabel_draws(self, samples: dict, n_iter: int = 20) -> dict:
+        """Give every draw the same community labels (Stephens 2000, Hungarian matching).
+
+        The communities are exchangeable: permuting them (with their sizes and confusion
+        matrices) leaves the posterior unchanged, so chains, or draws within a chain, can
+        carry different labellings and ``r_hat`` then mixes distinct communities. Each draw's
+        communities are matched to a reference by the assignment that minimizes the squared
+        distance between confusion matrices (``scipy.optimize.linear_sum_assignment``), the
+        reference is replaced by the mean of the relabelled draws, and this repeats until no
+        label changes (Stephens' relabelling algorithm with a squared-error loss). The
+        reference starts from the first chain's mean (chains start from the MAP).
+
+        Parameters
+        ----------
+        samples : dict of arrays ``(chain, draw, ...)``
+            Posterior draws with ``community_prob`` and ``community_confusion``.
+
+        Returns
+        -------
+        dict
+            The draws with the community axis of both sites permuted per draw (``confusion``
+            and ``pi`` are unchanged); a new dict, the input is not modified.
+
+        References
+        ----------
+        M. Stephens. Dealing with label switching in mixture models. JRSS B 62(4):795-809,
+        2000. https://doi.org/10.1111/1467-9868.00265
+        """
+        from scipy.optimize import linear_sum_assignment
+
+        if self.n_communities < 2 or "community_confusion" not in samples:
+            return dict(samples)
+        cc = np.asarray(samples["community_confusion"], np.float64)
+        lead = cc.shape[:2]
+        M = cc.shape[2]
+        flat = cc.reshape(-1, M, cc.shape[-2] * cc.shape[-1])  # (S, M, K*K)
+        ref = flat[: lead[1]].mean(0)  # the first chain
+        perms = np.tile(np.arange(M), (flat.shape[0], 1))
+        for _ in range(n_iter):
+            cost = ((flat[:, :, None, :] - ref[None, None, :, :]) ** 2).sum(-1)  # (S, M, M)
+            new = np.empty_like(perms)
+            for s, c in enumerate(cost):
+                rows, cols = linear_sum_assignment(c)
+                new[s, cols] = rows  # reference label j <- the draw's community rows[j]
+            ref = np.take_along_axis(flat, new[:, :, None], axis=1).mean(0)
+            if np.array_equal(new, perms):
+                break
+            perms = new
+        out = dict(samples)
+        order = perms.reshape(lead + (M,))
+        for name in ("community_confusion", "community_prob"):
+            v = np.asarray(samples[name])
+            idx = order.reshape(lead + (M,) + (1,) * (v.ndim - 3))
+            out[name] = np.take_along_axis(v, idx, axis=2)
+        return out
 
     # --- derived quantities -----------------------------------------------------------------
     def worker_stats(self, params: Params, data: CrowdData):

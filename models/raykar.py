@@ -88,6 +88,8 @@ class FeatureModel(CrowdModel):
 
     def check_data(self, data: CrowdData) -> None:
         """Features are required; binary models refuse K > 2 and name the alternative."""
+        if data.features is None:
+            super().check_data(data)
         if self.binary_only and data.n_classes != 2:
             raise ValueError(
                 f"{self.name} is binary (2 classes) but the data have {data.n_classes} classes; "

@@ -142,6 +142,7 @@ def test_fit_map_with_gold(crowd, tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::crowdzoo.inference.diagnostics.ConvergenceWarning")
 def test_fit_nuts_writes_posterior(crowd, tmp_path, capsys):
     out = tmp_path / "nuts"
     code = main(
@@ -165,13 +166,17 @@ def test_fit_nuts_writes_posterior(crowd, tmp_path, capsys):
     )
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert "divergences" in captured.out
+    assert "divergences" in captured.out and "max r_hat" in captured.out
+    assert "min ESS bulk" in captured.out
+    # 2 x 50 draws: not converged, and the command says so
+    assert "NOT CONVERGED" in captured.out and "ConvergenceWarning" not in captured.err
     workers = pd.read_csv(out / "workers.csv")
     assert {"accuracy_low", "accuracy_high"} <= set(workers.columns)
     assert (workers["accuracy_low"] <= workers["accuracy"]).all()
     assert (workers["accuracy"] <= workers["accuracy_high"]).all()
-    for name in ("workers.png", "forest.png", "trace.png"):
+    for name in ("workers.png", "rank.png"):
         assert (out / name).read_bytes()[:8] == PNG, name
+    assert not (out / "forest.png").exists() and not (out / "trace.png").exists()
     if _netcdf_engine() is None:
         assert "posterior.nc not written" in captured.err
         pytest.skip("no netCDF engine that writes groups (h5netcdf+h5py or netCDF4)")
@@ -180,9 +185,11 @@ def test_fit_nuts_writes_posterior(crowd, tmp_path, capsys):
     with xr.open_datatree(out / "posterior.nc") as dt:
         assert {"posterior", "log_likelihood", "sample_stats", "observed_data"} <= set(dt.children)
         conf = dt["posterior"]["confusion"]
-        assert conf.dims == ("chain", "draw", "worker", "true_class", "label")
+        assert conf.dims == ("chain", "draw", "worker", "true_class", "answer_class")
         assert conf.shape == (2, 50, 8, 3, 3)
-        np.testing.assert_allclose(conf.sum("label"), 1.0, atol=1e-4)
+        np.testing.assert_allclose(conf.sum("answer_class"), 1.0, atol=1e-4)
+        assert list(dt["posterior"]["answer_class"].values) == ["a", "b", "c"]
+        assert "posterior_predictive" in dt.children
         assert dt["log_likelihood"]["answers"].shape == (2, 50, crowd["n_tasks"])
         assert list(dt["posterior"]["true_class"].values) == ["a", "b", "c"]
 

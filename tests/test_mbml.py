@@ -159,7 +159,7 @@ def test_honest_worker_nuts_mixes():
     sim = simulate("honest_worker", n_tasks=60, n_workers=5, n_classes=K, answers_per_task=3,
                    seed=7)
     fit = crowdzoo.fit("honest_worker", sim.annotations, method="nuts", **NUTS_SMALL)
-    conv = fit.convergence()
+    conv = fit.convergence().attrs
     assert conv["max_r_hat"] <= 1.01, conv
     assert conv["divergences"] == 0
 
@@ -170,7 +170,7 @@ def test_community_nuts_mixes():
     sim = community_crowd([good, says_zero], [0, 0, 0, 1, 0, 0, 0, 1], n_tasks=80, seed=4)
     fit = crowdzoo.fit(Community(n_communities=2), sim.annotations, method="nuts",
                        num_warmup=500, num_samples=1000, num_chains=4)
-    conv = fit.convergence()
+    conv = fit.convergence().attrs
     assert conv["max_r_hat"] <= 1.01, conv
     assert conv["divergences"] == 0
     membership = fit.workers().filter(regex=r"^membership\[\d\]$").to_numpy()

@@ -309,9 +309,9 @@ def test_svi_then_map_leaves_no_stale_posterior(answers_csv, tmp_path, capsys):
     # issue 11 item 2: posterior.nc / forest.png of an SVI run stayed next to a MAP run's labels
     out = tmp_path / "o"
     assert _fit_cli(answers_csv, out, "--method", "svi", "--num-steps", "20") == 0
-    assert (out / "posterior.nc").exists() and (out / "forest.png").exists()
+    assert (out / "posterior.nc").exists()
     assert _fit_cli(answers_csv, out, "--overwrite") == 0
-    assert not (out / "posterior.nc").exists() and not (out / "forest.png").exists()
+    assert not (out / "posterior.nc").exists()
     capsys.readouterr()
 
 
@@ -345,10 +345,9 @@ KILL_DRIVER = textwrap.dedent('''
         return fits[key]
 
     crowdzoo.fit = cached_fit
-    # speed only, the write path is unchanged: cheap figures instead of ArviZ's forest and the
-    # worker plot (each child draws them again), no fsync (it guards against power loss; a
-    # killed process loses nothing the kernel already has)
-    import arviz as az
+    # speed only, the write path is unchanged: a cheap figure instead of the worker plot (each
+    # child draws it again), no fsync (it guards against power loss; a killed process loses
+    # nothing the kernel already has)
     import matplotlib.pyplot as plt
 
     def cheap_figure(*args, **kwargs):
@@ -356,7 +355,6 @@ KILL_DRIVER = textwrap.dedent('''
         fig.add_subplot().plot([0, 1], [0, 1])
         return fig
 
-    az.plot_forest = cheap_figure
     crowdzoo.plots.plot_worker_accuracy = cheap_figure
     os.fsync = lambda fd: None
 
@@ -427,7 +425,7 @@ def _same_netcdf(a: Path, b: Path) -> bool:
 @pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the kill driver forks")
 def test_kill_during_writes_never_leaves_a_partial_file(tmp_path):
-    """Kill `crowdzoo fit --overwrite` (an SVI run: 6 files + the manifest) at every write
+    """Kill `crowdzoo fit --overwrite` (an SVI run: 5 files + the manifest) at every write
     checkpoint (before writing, written but not renamed, renamed) and at random times; every
     file under a final name must be the old run's or the complete new one, every file must be
     listed by the manifest present, and rerunning with --overwrite must succeed."""
@@ -455,8 +453,8 @@ def test_kill_during_writes_never_leaves_a_partial_file(tmp_path):
     old, new = root / "old", root / "new"
     old_files = {p.name for p in old.iterdir()}
     new_files = {p.name for p in new.iterdir()}
-    assert {"labels.csv", "task_posterior.csv", "workers.csv", "posterior.nc", "workers.png",
-            "forest.png"} <= new_files
+    assert {"labels.csv", "task_posterior.csv", "workers.csv", "posterior.nc",
+            "workers.png"} <= new_files
     results = report["results"]
     assert len(results) >= 10
     assert sum(r["killed"] for r in results) >= 10
