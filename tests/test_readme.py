@@ -61,6 +61,7 @@ def test_renderer_refuses_stale_or_missing_results(render, tmp_path, monkeypatch
         render.render_block("accuracy")
     (tmp_path / "x.md").write_text("a\n<!-- begin: s -->\nhello 1.0\n<!-- end: s -->\n")
     text = "<!-- render: x.md#s -->\nold 0.9\n<!-- end render: x.md#s -->\n"
-    assert render.render(text) == "<!-- render: x.md#s -->\nhello 1.0\n<!-- end render: x.md#s -->\n"
+    assert render.render(text) == ("<!-- render: x.md#s -->\nhello 1.0\n"
+                                   "<!-- end render: x.md#s -->\n")
     with pytest.raises(render.RenderError, match="no section"):
         render.render("<!-- render: x.md#t -->\n<!-- end render: x.md#t -->\n")

@@ -457,6 +457,9 @@ def test_kill_during_writes_never_leaves_a_partial_file(tmp_path):
     assert {"labels.csv", "task_posterior.csv", "workers.csv", "posterior.nc",
             "workers.png"} <= new_files
     results = report["results"]
+    print(f"kill points: {len(results)} ({len(report['events'])} checkpoints + "
+          f"{len(results) - len(report['events'])} random), killed: "
+          f"{sum(r['killed'] for r in results)}")
     assert len(results) >= 10
     assert sum(r["killed"] for r in results) >= 10
     for r in results:
