@@ -495,8 +495,10 @@ def cmd_compare(args) -> int:
         out = _outdir(args.out)
         result.table.to_csv(out / "compare.csv")
         if result.loo:
-            plot_compare(result.table).savefig(out / "compare_elpd.png", dpi=100)
-            plot_pareto_k(result.loo).savefig(out / "pareto_k.png", dpi=100)
+            if len(result.loo) >= 2:
+                plot_compare(result.loo).savefig(out / "compare_elpd.png", dpi=100)
+            for name, elpd in result.loo.items():
+                plot_pareto_k(elpd, name).savefig(out / f"pareto_k_{name}.png", dpi=100)
         if data.has_gold:
             plot_calibration(result.fits).savefig(out / "calibration.png", dpi=100)
         print(f"wrote {out}")
