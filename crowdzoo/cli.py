@@ -64,7 +64,7 @@ def _add_data_args(p: argparse.ArgumentParser, gold_help: str) -> None:
 def _add_sampler_args(p: argparse.ArgumentParser, svi: bool) -> None:
     g = p.add_argument_group("inference options (defaults: those of crowdzoo.fit)")
     g.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    g.add_argument("--num-samples", type=int, help="nuts: draws per chain (500)")
+    g.add_argument("--num-samples", type=int, help="nuts: draws per chain (1000)")
     g.add_argument("--num-warmup", type=int, help="nuts: warmup steps per chain (500)")
     g.add_argument("--num-chains", type=int, help="nuts: chains (4)")
     if svi:
