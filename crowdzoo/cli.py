@@ -136,7 +136,7 @@ def _add_sampler_args(p: argparse.ArgumentParser, svi: bool) -> None:
     g = p.add_argument_group("inference options (defaults: those of crowdzoo.fit)")
     g.add_argument("--seed", type=_seed, default=0,
                    help="random seed, a whole number in [0, 2**32) (default: 0)")
-    g.add_argument("--num-samples", type=_count, help="nuts: draws per chain (500)")
+    g.add_argument("--num-samples", type=_count, help="nuts: draws per chain (1000)")
     g.add_argument("--num-warmup", type=_count, help="nuts: warmup steps per chain (500)")
     g.add_argument("--num-chains", type=_count, help="nuts: chains (4)")
     if svi:
@@ -619,8 +619,9 @@ def cmd_compare(args) -> int:
                    "num_chains": args.num_chains}
     out = None
     if args.out:
-        out = _outdir(args, "compare", ["compare.csv", "compare_elpd.png", "pareto_k.png",
-                                        "calibration.png"], inputs=_input_files(args),
+        planned = ["compare.csv", "compare_elpd.png", "calibration.png",
+                   *[f"pareto_k_{m}.png" for m in names]]
+        out = _outdir(args, "compare", planned, inputs=_input_files(args),
                       models=names, method=args.method, seed=args.seed, options=options)
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -644,8 +645,10 @@ def cmd_compare(args) -> int:
         table = result.table
         out.write("compare.csv", lambda p: table.to_csv(p))
         if result.loo:
-            _save(plot_compare(result.table), out, "compare_elpd.png", dpi=100)
-            _save(plot_pareto_k(result.loo), out, "pareto_k.png", dpi=100)
+            if len(result.loo) >= 2:
+                _save(plot_compare(result.loo), out, "compare_elpd.png", dpi=100)
+            for name, elpd in result.loo.items():
+                _save(plot_pareto_k(elpd, name), out, f"pareto_k_{name}.png", dpi=100)
         if data.has_gold:
             _save(plot_calibration(result.fits), out, "calibration.png", dpi=100)
         out.finish()

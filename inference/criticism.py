@@ -40,7 +40,6 @@ from .ppc import PPCResult, answer_statistics, posterior_predictive, ppc, ppp_va
 from .sbc import (
     SBCResult,
     chi2_uniformity,
-    ecdf_band,
     needs_features,
     rank_statistics,
     run_sbc,
@@ -57,7 +56,6 @@ __all__ = [
     "calibration_curve",
     "chi2_uniformity",
     "compare_models",
-    "ecdf_band",
     "expected_calibration_error",
     "gold_scores",
     "log_loss",

@@ -70,27 +70,42 @@ def plot_sbc_ranks(result, quantities=None, n_bins: int | None = None, interval:
     return fig
 
 
-def plot_sbc_ecdf(result, quantities=None, alpha: float = 0.05):
-    """ECDF difference ``ECDF(rank / (L + 1)) - uniform`` with a simultaneous band.
+def sbc_datatree(result, seed: int = 0):
+    """An SBC run as ArviZ expects it: randomized PIT values in the group ``prior_sbc``.
 
-    The band is the ``1 - alpha`` simultaneous envelope of Säilynoja et al. (2022), computed
-    by :func:`crowdzoo.inference.sbc.ecdf_band`; a curve that leaves it rejects uniformity.
+    The rank ``r`` of a true value among ``L`` draws becomes ``(r + V) / (L + 1)`` with
+    ``V ~ U(0, 1)``, uniform on (0, 1) when the posterior is computed correctly (one draw per
+    replication along ``draw``).
     """
-    from .sbc import ecdf_band
+    import xarray as xr
 
+    rng = np.random.default_rng(seed)
+    L = result.n_draws
+    data = {q: (("chain", "draw"), ((np.asarray(r) + rng.random(len(r))) / (L + 1))[None])
+            for q, r in result.ranks.items()}
+    return xr.DataTree.from_dict({"prior_sbc": xr.Dataset(data)})
+
+
+def _figure_of(plot_collection):
+    """The matplotlib Figure of an arviz-plots PlotCollection."""
+    return plot_collection.viz["figure"].item()
+
+
+def plot_sbc_ecdf(result, quantities=None):
+    """ArviZ's PIT-ECDF difference plot of an SBC run (arviz-plots ``plot_ecdf_pit``).
+
+    Each panel is ``ECDF(PIT) - uniform`` of one quantity with its simultaneous band and a
+    uniformity p-value (Säilynoja, Bürkner & Vehtari 2022); a curve that leaves the band
+    rejects calibration.
+    """
+    import arviz_plots as ap
+
+    dt = sbc_datatree(result)
     names = list(result.ranks) if quantities is None else list(quantities)
-    n = len(next(iter(result.ranks.values())))
-    z, lower, upper = ecdf_band(n, result.n_draws, alpha=alpha)
-    fig, axes = _figure(len(names))
-    for ax, q in zip(axes, names, strict=True):
-        r = np.asarray(result.ranks[q])
-        ecdf = (r[None, :] < np.arange(1, result.n_draws + 1)[:, None]).mean(1)
-        ax.fill_between(z, lower, upper, color="0.85", step="mid")
-        ax.plot(z, ecdf - z, color="C0")
-        ax.axhline(0, color="0.4", lw=0.6)
-        ax.set_title(q, fontsize=9)
-    fig.suptitle(f"SBC ECDF difference: {result.model} ({result.method}); "
-                 f"grey: {1 - alpha:.0%} simultaneous band")
+    pc = ap.plot_ecdf_pit(dt, var_names=names, backend="matplotlib")
+    fig = _figure_of(pc)
+    fig.suptitle(f"SBC PIT-ECDF: {result.model} ({result.method}), "
+                 f"{len(next(iter(result.ranks.values())))} replications, L={result.n_draws}")
     return fig
 
 
@@ -149,55 +164,31 @@ def plot_ppc_workers(check, ax=None):
     return fig if fig is not None else ax.figure
 
 
-def plot_pareto_k(loos, ax=None):
-    """Pareto k of every task, per model, with the 0.5 and 0.7 thresholds.
-
-    Parameters
-    ----------
-    loos : dict of name -> ELPDData, or one ELPDData
-    """
-    from matplotlib.figure import Figure
+def plot_pareto_k(elpd, title: str | None = None):
+    """Pareto k of every task's PSIS-LOO term (arviz-plots ``plot_khat``) with the 0.7 line."""
+    import arviz_plots as ap
 
     from .compare import PARETO_K_BAD
 
-    if not isinstance(loos, dict):
-        loos = {"model": loos}
-    fig = None
-    if ax is None:
-        fig = Figure(figsize=(7, 3.5), layout="constrained")
-        ax = fig.subplots()
-    for i, (name, elpd) in enumerate(loos.items()):
-        k = np.asarray(elpd.pareto_k).ravel()
-        ax.plot(np.arange(k.size), k, ".", ms=3, color=f"C{i}", alpha=0.7,
-                label=f"{name}: {(k > PARETO_K_BAD).sum()} > {PARETO_K_BAD}")
-    ax.axhline(0.5, color="0.5", ls=":", lw=0.8)
-    ax.axhline(PARETO_K_BAD, color="C3", ls="--", lw=0.8)
-    ax.set_xlabel("task")
-    ax.set_ylabel("Pareto k")
-    ax.set_title("PSIS-LOO diagnostics")
-    ax.legend(fontsize=8)
-    return fig if fig is not None else ax.figure
+    pc = ap.plot_khat(elpd, threshold=PARETO_K_BAD, backend="matplotlib")
+    fig = _figure_of(pc)
+    k = np.asarray(elpd.pareto_k).ravel()
+    fig.suptitle(f"{title + ': ' if title else ''}{int((k > PARETO_K_BAD).sum())} of {k.size} "
+                 f"tasks with Pareto k > {PARETO_K_BAD}")
+    return fig
 
 
-def plot_compare(table, ax=None):
-    """ELPD-LOO of each model (``+- se``), best on top, from a compare table."""
-    from matplotlib.figure import Figure
+def plot_compare(loos):
+    """ELPD differences to the best model (arviz-plots ``plot_compare`` of ``az.compare``)."""
+    import warnings
 
-    t = table.dropna(subset=["elpd_loo"]).sort_values("elpd_loo")
-    fig = None
-    if ax is None:
-        fig = Figure(figsize=(6, 0.5 + 0.45 * max(len(t), 1)), layout="constrained")
-        ax = fig.subplots()
-    y = np.arange(len(t))
-    ax.errorbar(t["elpd_loo"], y, xerr=t["se"], fmt="o", color="k", label="elpd_loo +- se")
-    if "dse" in t:
-        best = t["elpd_loo"].max()
-        ax.errorbar(best - t["elpd_diff"].fillna(0), y - 0.2, xerr=t["dse"].fillna(0), fmt="^",
-                    color="C1", ms=4, label="difference to best +- se")
-    ax.set_yticks(y, t.index)
-    ax.set_xlabel("ELPD (PSIS-LOO over tasks)")
-    ax.legend(fontsize=8)
-    return fig if fig is not None else ax.figure
+    import arviz as az
+    import arviz_plots as ap
+
+    with warnings.catch_warnings():  # ArviZ repeats the Pareto k warning; compare reports it
+        warnings.simplefilter("ignore", UserWarning)
+        table = az.compare(loos)
+    return _figure_of(ap.plot_compare(table, backend="matplotlib"))
 
 
 def plot_calibration(fits, gold=None, n_bins: int = 10, ax=None):

@@ -180,6 +180,43 @@ def lbfgs_kernel(model, data) -> MapKernel:
     return MapKernel(init, step, lambda state: constrain(state[0]))
 
 
+#: the progress bar of the MAP fit in flight (set by :func:`map_progress`), or None
+_PROGRESS = [None]
+#: iterations between two progress reports from inside the compiled loop
+PROGRESS_EVERY = 10
+
+
+def _report(it, lp) -> None:
+    """Host callback: move the bar of the MAP fit in flight (nothing when there is none)."""
+    bar = _PROGRESS[0]
+    if bar is None:
+        return
+    import numpy as np
+
+    it, lp = int(np.max(it)), float(np.max(lp))
+    # under vmap (the gold start) the callback runs for every element and every iteration:
+    # report each PROGRESS_EVERY-th iteration once
+    if it % PROGRESS_EVERY or it <= bar.n:
+        return
+    bar.update(it - bar.n)
+    bar.set_postfix_str(f"log posterior {lp:.6g}")
+
+
+class map_progress:  # noqa: N801  (a context manager used like a function)
+    """Show a bar for the MAP fits run inside this context (``with map_progress(bar): ...``)."""
+
+    def __init__(self, bar):
+        self.bar = bar
+
+    def __enter__(self):
+        _PROGRESS[0] = self.bar if hasattr(self.bar, "n") else None  # a real tqdm bar only
+        return self.bar
+
+    def __exit__(self, *exc):
+        _PROGRESS[0] = None
+        self.bar.close()
+
+
 def run_map(kernel: MapKernel, params0, n_answers, tol, max_iter: int, param_tol) -> MapResult:
     """The one MAP driver: iterate ``kernel`` until converged or ``max_iter`` iterations.
 
@@ -202,6 +239,9 @@ def run_map(kernel: MapKernel, params0, n_answers, tol, max_iter: int, param_tol
         hist = hist.at[it].set(lp)
         done = (jnp.abs(lp - prev) / n < tol) & (_max_change(new_params, params) < param_tol)
         state = jax.tree.map(lambda a, b: jnp.where(done, a, b), state, new_state)
+        # a progress report every PROGRESS_EVERY iterations (a no-op without a bar)
+        jax.lax.cond((it + 1) % PROGRESS_EVERY == 0,
+                     lambda: jax.debug.callback(_report, it + 1, lp), lambda: None)
         return state, it + 1, lp, hist, done
 
     hist0 = jnp.full((max_iter,), jnp.nan)

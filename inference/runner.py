@@ -21,8 +21,8 @@ import numpy as np
 from ..models import Baseline, CrowdModel, crowd_data, get_model
 from . import diagnostics
 from .diagnostics import ConvergenceWarning
-from .map import interior_point, map_program
-from .progress import default_progress
+from .map import interior_point, map_program, map_progress
+from .progress import default_progress, progress_bar
 from .result import Fit
 from .samplers import run_nuts, run_svi
 
@@ -43,7 +43,10 @@ _OPTIONS = {
     },
     "nuts": {
         "num_warmup": 500,
-        "num_samples": 500,
+        # 4 x 1000 draws: with hundreds of parameters, the largest r_hat of 4 x 500 draws of a
+        # well-mixed posterior crosses 1.01 by chance (Vehtari et al. 2021's threshold assumes
+        # ESS > 400 per parameter); at 4 x 1000 it stays below
+        "num_samples": 1000,
         "num_chains": 4,
         "target_accept_prob": 0.8,
         "max_tree_depth": 10,
@@ -189,7 +192,7 @@ def fit(
         the model's ``em_accelerate``, on for the learning-from-crowds models).
         ``svi``: ``guide`` ("normal" | "delta"), ``num_steps`` (3000), ``learning_rate``
         (0.01), ``num_particles``, ``num_draws`` (1000), ``init_from_map``, ``init_scale``.
-        ``nuts``: ``num_warmup`` (500), ``num_samples`` (500), ``num_chains`` (4),
+        ``nuts``: ``num_warmup`` (500), ``num_samples`` (1000), ``num_chains`` (4),
         ``target_accept_prob`` (0.8, in (0, 1)), ``max_tree_depth`` (10), ``init_from_map``
         (True), ``chain_method`` (default: "parallel" when JAX sees enough devices — see
         :func:`crowdzoo.setup` —, else "sequential").
@@ -242,7 +245,7 @@ def fit(
         result = Fit(model, "map", annotations, cdata, params={}, task_probs=post,
                      diagnostics={"algorithm": "closed form"})
     elif method == "map":
-        result = _fit_map(model, cdata, annotations, opts)
+        result = _fit_map(model, cdata, annotations, opts, progress)
     elif method == "svi":
         result = _fit_svi(model, cdata, annotations, opts, key, progress)
     else:
@@ -270,7 +273,7 @@ def _initial_params(model: CrowdModel, cdata):
 
 
 def map_point(model: CrowdModel, cdata, tol=1e-6, max_iter=None, init=None, param_tol=1e-5,
-              accelerate=None, *, posterior: bool = False):
+              accelerate=None, *, posterior: bool = False, progress: bool = False):
     """Run the MAP; return ``(params, history, n_iter, converged, algorithm)``.
 
     Closed-form EM (optionally SQUAREM) where the model declares ``has_em``, else L-BFGS,
@@ -292,8 +295,10 @@ def map_point(model: CrowdModel, cdata, tol=1e-6, max_iter=None, init=None, para
     if params0 is not None:
         params0 = {k: jnp.asarray(v) for k, v in params0.items()}
     try_gold = init is None and model.has_em and bool(np.any(np.asarray(cdata.gold) >= 0))
-    out = map_program(model, params0, cdata, jnp.float32(tol), max_iter, jnp.float32(param_tol),
-                      algorithm, try_gold)
+    with map_progress(progress_bar(max_iter, f"MAP {model.name} ({algorithm})", progress)):
+        out = map_program(model, params0, cdata, jnp.float32(tol), max_iter,
+                          jnp.float32(param_tol), algorithm, try_gold)
+        jax.block_until_ready(out)
     res = out.result
     n_iter = int(res.n_iter)
     history = np.asarray(res.history)[:n_iter]
@@ -320,10 +325,10 @@ def map_point(model: CrowdModel, cdata, tol=1e-6, max_iter=None, init=None, para
     return found
 
 
-def _fit_map(model, cdata, annotations, opts) -> Fit:
+def _fit_map(model, cdata, annotations, opts, progress: bool = False) -> Fit:
     params, history, n_iter, converged, kind, (probs, per_task) = map_point(
         model, cdata, opts["tol"], opts["max_iter"], opts["init"], opts["param_tol"],
-        opts["accelerate"], posterior=True,
+        opts["accelerate"], posterior=True, progress=progress,
     )
     return Fit(
         model, "map", annotations, cdata, params=params, loss_history=history,
@@ -338,10 +343,10 @@ def _jitted_init(model, cdata):
     return model.init_params(cdata)
 
 
-def _sampler_start(model, cdata, init_from_map: bool):
+def _sampler_start(model, cdata, init_from_map: bool, progress: bool = False):
     """Where SVI / NUTS start: the MAP (one labelling of the classes) or the model's start."""
     if init_from_map:
-        point, history, *_ = map_point(model, cdata)
+        point, history, *_ = map_point(model, cdata, progress=progress)
         # off the boundary: a MAP entry of ~0 is -inf for NUTS (every transition diverges)
         return interior_point(model, point, cdata), history
     start = _initial_params(model, cdata)
@@ -352,7 +357,7 @@ def _sampler_start(model, cdata, init_from_map: bool):
 
 # --- SVI -------------------------------------------------------------------------------
 def _fit_svi(model, cdata, annotations, opts, key, progress) -> Fit:
-    point, _ = _sampler_start(model, cdata, opts["init_from_map"])
+    point, _ = _sampler_start(model, cdata, opts["init_from_map"], progress)
     guide_opt = opts["guide"]
     if callable(guide_opt):
         return _fit_svi_custom(model, cdata, annotations, opts, key, progress)
@@ -397,7 +402,7 @@ def _param_names(model, cdata):
 
 # --- NUTS ------------------------------------------------------------------------------
 def _fit_nuts(model, cdata, annotations, opts, key, progress) -> Fit:
-    point, map_history = _sampler_start(model, cdata, opts["init_from_map"])
+    point, map_history = _sampler_start(model, cdata, opts["init_from_map"], progress)
     chains = opts["num_chains"]
     chain_method = opts["chain_method"]
     if chain_method is None:

@@ -19,8 +19,8 @@ posterior, which is uniform on (0, 1) under calibration.
 Uniformity is tested per quantity with a chi-square test on ``n_bins`` equal-probability
 rank bins; the model *fails* SBC when the smallest p-value is below ``alpha / m``
 (Bonferroni over the ``m`` quantities checked), a family-wise level ``alpha`` per model.
-The ECDF-difference plot with a simultaneous band (Säilynoja, Bürkner & Vehtari 2022) is in
-:mod:`crowdzoo.inference.criticism_plots`.
+The PIT-ECDF difference plot with a simultaneous band (Säilynoja, Bürkner & Vehtari 2022) is
+arviz-plots' ``plot_ecdf_pit`` (:func:`crowdzoo.inference.criticism_plots.plot_sbc_ecdf`).
 
 The posterior is computed by :func:`crowdzoo.fit` itself — the MAP, NUTS (one chain,
 started from the MAP) or SVI (AutoNormal guide, reported separately: mean-field SVI is not
@@ -52,7 +52,6 @@ __all__ = [
     "SBCResult",
     "bin_probabilities",
     "chi2_uniformity",
-    "ecdf_band",
     "needs_features",
     "rank_statistics",
     "run_sbc",
@@ -125,35 +124,6 @@ def chi2_uniformity(ranks, n_draws: int, n_bins: int = 5) -> tuple[float, int, f
     stat = float(((observed - expected) ** 2 / expected).sum())
     df = n_bins - 1
     return stat, df, float(stats.chi2.sf(stat, df))
-
-
-def ecdf_band(n_reps: int, n_draws: int, alpha: float = 0.05, n_sim: int = 2000, seed: int = 0):
-    """Simultaneous ``1 - alpha`` band for the ECDF difference of uniform ranks.
-
-    The band is calibrated by simulation (Säilynoja et al. 2022, section 2.2): the pointwise
-    level is lowered until ``1 - alpha`` of simulated uniform rank samples stay inside at
-    every evaluation point ``z_i = i / (L + 1)``.
-
-    Returns
-    -------
-    z, lower, upper : numpy arrays
-        Evaluation points and the band of ``ECDF(z) - z``.
-    """
-    from scipy import stats
-
-    rng = np.random.default_rng(seed)
-    z = np.arange(1, n_draws + 1) / (n_draws + 1)
-    sims = rng.integers(0, n_draws + 1, size=(n_sim, n_reps))
-    # ECDF of ranks/(L+1) evaluated at z: fraction of ranks < i
-    counts = np.stack([(sims < i).sum(1) for i in range(1, n_draws + 1)], axis=1)
-    # pointwise two-sided tail probability of each simulated count under Binomial(R, z)
-    cdf = stats.binom.cdf(counts, n_reps, z[None])
-    sf = stats.binom.sf(counts - 1, n_reps, z[None])
-    tail = np.minimum(cdf, sf).min(axis=1)  # the most extreme point of each simulated ECDF
-    gamma = float(np.quantile(tail, alpha))  # adjusted pointwise level
-    lower = stats.binom.ppf(gamma, n_reps, z) / n_reps - z
-    upper = stats.binom.isf(gamma, n_reps, z) / n_reps - z
-    return z, lower, upper
 
 
 # --- simulation ------------------------------------------------------------------------
