@@ -22,6 +22,7 @@ from .dawid_skene import DawidSkene
 from .difficulty import DifficultyAdaptive, DifficultyFixed
 from .glad import GLAD
 from .honest_worker import HonestWorker
+from .irt import IRT1PL, IRT2PL, IRT3PL
 from .majority_vote import MajorityVote
 from .one_coin import OneCoin
 from .raykar import Raykar
@@ -37,6 +38,9 @@ __all__ = [
     "DawidSkene",
     "GLAD",
     "HonestWorker",
+    "IRT1PL",
+    "IRT2PL",
+    "IRT3PL",
     "MajorityVote",
     "OneCoin",
     "Raykar",
@@ -68,7 +72,7 @@ def register(cls: type[CrowdModel]) -> type[CrowdModel]:
 
 
 for _cls in (OneCoin, DawidSkene, Raykar, GLAD, HonestWorker, BiasedWorker, Community,
-             Yan, DifficultyAdaptive, DifficultyFixed):
+             Yan, DifficultyAdaptive, DifficultyFixed, IRT1PL, IRT2PL, IRT3PL):
     register(_cls)
 
 

@@ -164,6 +164,23 @@ def difficulty_row(model, data, labels, x, params):
     return explicit_crowd_program(model, data, labels, table), params
 
 
+def irt_row(model, data, labels, x, params):
+    """Han et al.'s Stan ``LOG-LIKELIHOOD.stan``: lambda + (1 - lambda) inv_logit(...)."""
+    T, W = labels.shape
+
+    def table(p):
+        sens = (p["alpha_sum"] + p["alpha_diff"]) / 2  # (W,)
+        spec = (p["alpha_sum"] - p["alpha_diff"]) / 2
+        beta = p["difficulty"][:, None]  # (T, 1)
+        delta = p["discrimination"][:, None] if "discrimination" in p else 1.0
+        lam = p["guessing"][:, None] if "guessing" in p else 0.0
+        pos = lam + (1 - lam) * _sigmoid(delta * (sens[None] - beta))  # Pr(y=1 | z=1)
+        neg = (1 - lam) * _sigmoid(-delta * (spec[None] - beta))  # Pr(y=1 | z=0)
+        return jnp.log(p["pi"]), _two_coin(pos, 1 - neg)
+
+    return explicit_crowd_program(model, data, labels, table), params
+
+
 #: id -> (model factory, number of classes, needs features, row)
 ROWS = {
     "dawid_skene": (lambda: get_model("dawid_skene"), 3, False, confusion_row),
@@ -183,6 +200,9 @@ ROWS = {
                             True, difficulty_row),
     "difficulty_fixed": (lambda: type(get_model("difficulty_fixed"))(classifier=RAW), 2, True,
                          difficulty_row),
+    "irt_1pl": (lambda: get_model("irt_1pl"), 2, False, irt_row),
+    "irt_2pl": (lambda: get_model("irt_2pl"), 2, False, irt_row),
+    "irt_3pl": (lambda: get_model("irt_3pl"), 2, False, irt_row),
 }
 
 
