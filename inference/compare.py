@@ -41,6 +41,7 @@ __all__ = [
     "expected_calibration_error",
     "gold_codes",
     "gold_scores",
+    "integrated_log_likelihood",
     "log_loss",
     "loo",
     "pareto_k_summary",
@@ -167,10 +168,47 @@ def gold_scores(fit, gold=None, n_bins: int = 10) -> dict:
 
 
 # --- LOO -------------------------------------------------------------------------------
-def loo(fit, pointwise: bool = True):
+def integrated_log_likelihood(fit, n_nodes: int = 24) -> np.ndarray:
+    """Per-task log-likelihood with each task's own parameters integrated out, per draw.
+
+    ``log p(y_t | theta^(s))`` with ``phi_t`` (the task's difficulty, ...) summed out under
+    its prior by the model's quadrature rule
+    (:meth:`~crowdzoo.models.base.CrowdModel.integrated_task_log_lik`), ``(chain, draw,
+    task)``. Only the global parameters ``theta`` of each draw are used.
+    """
+    import jax.numpy as jnp
+
+    samples = {k: jnp.asarray(np.asarray(v).reshape((-1,) + v.shape[2:]))
+               for k, v in fit.samples.items()}
+    out = _integrated_draws(fit.model, samples, fit.data, int(n_nodes))
+    shape = next(iter(fit.samples.values())).shape[:2]
+    return np.asarray(out).reshape(shape + (-1,))
+
+
+def _integrated_draws(model, samples, data, n_nodes):
+    """``model.integrated_task_log_lik`` of every draw (one compiled loop over draws)."""
+    import jax
+
+    def run(samples, data):
+        return jax.lax.map(lambda p: model.integrated_task_log_lik(p, data, n_nodes), samples)
+
+    return jax.jit(run)(samples, data)
+
+
+def loo(fit, pointwise: bool = True, integrate: bool | None = None, n_nodes: int = 24):
     """PSIS-LOO over tasks of a fit with posterior draws (NUTS; SVI draws are approximate).
 
     Returns ArviZ's ``ELPDData`` (``elpd``, ``se``, ``p``, ``pareto_k`` per task).
+
+    For a model whose tasks have their own parameters (it declares
+    :meth:`~crowdzoo.models.base.CrowdModel.task_quadrature`: GLAD, the IRT models), leaving
+    a task out also leaves its parameters without data, so the plain importance ratios
+    ``1 / p(y_t | theta, phi_t)`` have heavy tails (Pareto k > 0.7 for many tasks). With
+    ``integrate`` (the default for such models), the LOO term of task ``t`` is computed from
+    ``p(y_t | theta) = E_{phi_t}[p(y_t | theta, phi_t)]``, the task's parameters integrated
+    out by quadrature under their prior: the same predictive target (a new draw of the
+    task's answers given the other tasks), with ratios that depend only on the global
+    parameters. The result's ``integrated`` attribute says which was used.
     """
     import arviz as az
     import numpyro  # noqa: F401  (numpyro before arviz)
@@ -183,11 +221,21 @@ def loo(fit, pointwise: bool = True):
         raise ValueError(f"PSIS-LOO needs at least {MIN_LOO_DRAWS} posterior draws in total "
                          f"(chains x draws); {fit.model.name} has {shape[0]} x {shape[1]} = "
                          f"{shape[0] * shape[1]}")
+    has_rule = fit.model.task_quadrature(fit.data, n_nodes) is not None
+    if integrate is None:
+        integrate = has_rule
+    if integrate and not has_rule:
+        raise ValueError(f"{fit.model.name} declares no per-task parameters to integrate out")
+    dt = fit.to_arviz(posterior_predictive=False)
+    if integrate:
+        ll = dt["log_likelihood"]["answers"]
+        dt["log_likelihood"]["answers"] = ll.copy(data=integrated_log_likelihood(fit, n_nodes))
     with warnings.catch_warnings():
         # ArviZ warns when some Pareto k are high; we report them in pareto_k_summary
         warnings.simplefilter("ignore", UserWarning)
-        return az.loo(fit.to_arviz(posterior_predictive=False), pointwise=pointwise,
-                      var_name="answers")
+        out = az.loo(dt, pointwise=pointwise, var_name="answers")
+    out.integrated = bool(integrate)
+    return out
 
 
 def pareto_k_summary(elpd) -> dict:
@@ -205,7 +253,9 @@ class CompareResult:
     Attributes
     ----------
     table : pandas.DataFrame
-        One row per model: ``elpd_loo``, ``se``, ``p_loo``, ``elpd_diff`` (best minus this
+        One row per model: ``elpd_loo``, ``se``, ``p_loo``, ``loo_terms`` ("integrated":
+        each task's own parameters integrated out of its term, see :func:`loo`; "plain"),
+        ``elpd_diff`` (best minus this
         model, >= 0), ``dse`` (its se), ``weight`` (stacking), Pareto k counts, ``accuracy``, ``log_loss``, ``ece`` (on gold), ``seconds``,
         ``r_hat`` (max), ``ess`` (min of bulk and tail ESS), ``divergences``, ``converged``
         and ``problems``; sorted by ``elpd_loo`` (best first) when there is LOO. A model that
@@ -240,16 +290,25 @@ class CompareResult:
             out["div"] = t["divergences"].map(lambda v: "-" if pd.isna(v) else str(int(v)))
         out["method"] = t["method"]
         out["seconds"] = t["seconds"].map(lambda v: f"{v:.1f}")
+        # a model ranked on unreliable terms (Pareto k > 0.7) is marked and said so
+        k_bad = t["k_bad"] if "k_bad" in t else pd.Series(np.nan, index=t.index)
+        unreliable = [bool(pd.notna(v) and v > 0) for v in k_bad]
+        if any(unreliable):
+            out.index = [f"{n} ?" if u else n for n, u in zip(out.index, unreliable, strict=True)]
+        notes = []
+        if any(unreliable):
+            worst = ", ".join(f"{n}: {int(v)} of {int(t.loc[n, 'k_good'] + t.loc[n, 'k_ok'] + v)}"
+                              for n, v, u in zip(t.index, k_bad, unreliable, strict=True) if u)
+            notes.append(f"? tasks with Pareto k > 0.7 ({worst}): that elpd_loo is unreliable, "
+                         f"and so is its rank")
         if "converged" in t:
             # a model that has not converged is ranked, but never silently
             out.index = [f"{n} !" if not ok else n for n, ok in
-                         zip(t.index, t["converged"], strict=True)]
-            text = out.to_string()
+                         zip(out.index, t["converged"], strict=True)]
             if not t["converged"].all():
-                text += ("\n! not converged (r_hat > 1.01, ESS < 100 per chain or "
-                         "divergences): its LOO and rank are not trustworthy")
-            return text
-        return out.to_string()
+                notes.append("! not converged (r_hat > 1.01, ESS < 100 per chain or "
+                             "divergences): its LOO and rank are not trustworthy")
+        return "\n".join([out.to_string()] + notes)
 
 
 def compare_models(
@@ -312,6 +371,7 @@ def compare_models(
             elpd = loo(res)
             loos[name] = elpd
             row.update(elpd_loo=float(elpd.elpd), se=float(elpd.se), p_loo=float(elpd.p),
+                       loo_terms="integrated" if elpd.integrated else "plain",
                        **pareto_k_summary(elpd))
         if has_gold:
             row.update(gold_scores(res, gold))

@@ -65,7 +65,10 @@ class CrowdModel:
       (learning from crowds);
     * :meth:`worker_stats` / :meth:`task_stats` — derived per-worker / per-task quantities;
     * :meth:`generate` — the simulator (default: the program itself, with no answers);
-    * :meth:`check_data` — refuse data the model cannot take, with a clear message.
+    * :meth:`check_data` — refuse data the model cannot take, with a clear message;
+    * :meth:`task_quadrature` and :meth:`integrated_task_log_lik` — per-task parameters
+      (a task's difficulty) integrated out of that task's likelihood, for a LOO over tasks
+      that can be trusted.
 
     Models are immutable values: settings are fixed in ``__init__`` (writing an attribute
     afterwards raises), equal settings compare and hash equal, and the hash never changes —
@@ -204,6 +207,42 @@ class CrowdModel:
                 f"{self.name} learns from task features, but these data have none; pass them "
                 f"with Annotations.from_frame(..., features=frame indexed by task id)"
             )
+
+    def task_quadrature(self, data: CrowdData, n_nodes: int = 24):
+        """Return a quadrature rule over one task's own parameters under their prior, or None.
+
+        Models whose tasks have their own parameters (a difficulty, a discrimination), with a
+        prior that does not depend on the other parameters, return ``(nodes, log_weights)``:
+        ``nodes[site]`` is ``(Q,)`` or ``(Q, T)`` (the value of that per-task site at node
+        ``q``, for every task or per task) and ``log_weights`` is ``(Q,)`` with
+        ``sum_q exp(log_weights[q]) f(node_q) ~= E_prior[f]``. The default None: the model
+        has no per-task parameters.
+        """
+        return None
+
+    def integrated_task_log_lik(self, params: Params, data: CrowdData,
+                                n_nodes: int = 24) -> jax.Array:
+        """Per-task log-likelihood with the task's own parameters integrated out, ``(T,)``.
+
+        ``log p(y_t | theta) = log E_{phi_t ~ prior}[ p(y_t | theta, phi_t) ]``, by the rule
+        of :meth:`task_quadrature`: every task's parameters are set to node ``q`` at once (the
+        tasks' terms are independent given the global parameters ``theta``), and the terms
+        are combined with ``logsumexp`` over nodes. Models without per-task parameters return
+        the plain per-task log-likelihood.
+        """
+        rule = self.task_quadrature(data, n_nodes)
+        if rule is None:
+            return self.log_likelihood(params, data).per_task
+        nodes, log_w = rule
+
+        def at_node(carry, q):
+            node = {k: jnp.broadcast_to(v[q], (data.n_tasks,)) for k, v in nodes.items()}
+            term = self.log_likelihood({**params, **node}, data).per_task + log_w[q]
+            return jnp.logaddexp(carry, term), None
+
+        init = jnp.full((data.n_tasks,), -jnp.inf)
+        out, _ = jax.lax.scan(at_node, init, jnp.arange(log_w.shape[0]))
+        return out
 
     def generate(self, params: Params, data: CrowdData):
         """Simulate ``(z, y)`` given the parameters (sites ``z`` and ``y``; NumPyro statements).

@@ -173,6 +173,13 @@ class GLAD(CrowdModel):
                 raise ValueError(f"{attr} must be a scalar or have shape ({size},) (one per "
                                  f"{what}), got shape {value.shape}")
 
+    def task_quadrature(self, data: CrowdData, n_nodes: int = 24):
+        """Gauss-Hermite rule over a task's ``log beta ~ Normal(mean_j, 1)`` (for LOO)."""
+        from .quadrature import gauss_hermite_normal
+
+        x, log_w = gauss_hermite_normal(n_nodes, np.asarray(self.betas_priors_mean), 1.0)
+        return {"log_beta": jnp.asarray(x, jnp.float32)}, jnp.asarray(log_w, jnp.float32)
+
     # --- the NumPyro program --------------------------------------------------------------
     def sample_params(self, data: CrowdData) -> Params:
         """``alpha_i ~ Normal`` in plate worker, ``log beta_j ~ Normal`` in plate task."""

@@ -73,30 +73,12 @@ import numpyro.distributions as dist
 
 from .base import CrowdModel, Params, soft_majority_vote
 from .core import CrowdData
+from .quadrature import gauss_hermite_normal, gauss_legendre_beta
 from .raykar import binary_table, pick_labels
 
-__all__ = ["IRT", "IRT1PL", "IRT2PL", "IRT3PL", "gauss_hermite_normal"]
+__all__ = ["IRT", "IRT1PL", "IRT2PL", "IRT3PL"]
 
 _SQRT8 = float(np.sqrt(8.0))
-
-
-def gauss_hermite_normal(n: int, loc: float = 0.0, scale: float = 1.0):
-    """Nodes and log-weights of ``n``-point Gauss-Hermite quadrature for ``Normal(loc, scale)``.
-
-    ``E[f(x)] ~= sum_q exp(log_w_q) f(x_q)`` (exact for polynomials of degree < 2n).
-    """
-    x, w = np.polynomial.hermite_e.hermegauss(int(n))  # weight exp(-x^2 / 2)
-    return loc + scale * x, np.log(w) - 0.5 * np.log(2 * np.pi)
-
-
-def gauss_legendre_beta(n: int, a: float, b: float):
-    """Nodes and log-weights of ``n``-point Gauss-Legendre quadrature of ``Beta(a, b)``."""
-    x, w = np.polynomial.legendre.leggauss(int(n))
-    u = (x + 1) / 2
-    from scipy.stats import beta as beta_dist
-
-    lw = np.log(w / 2) + beta_dist.logpdf(u, a, b)
-    return u, lw - np.logaddexp.reduce(lw)  # renormalized: weights sum to one
 
 
 class IRT(CrowdModel):
