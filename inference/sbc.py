@@ -161,7 +161,10 @@ def sbc_quantities(model, data, n_workers_checked: int = 2, n_tasks_checked: int
 
     Every parameter site of ``model.sample_params``; along a ``worker`` or ``task`` axis
     (``model.dims``) only the first ``n_*_checked`` entries, every entry of other axes; the
-    last entry of a simplex is dropped (it is one minus the others). Then the true label of
+    last entry of a simplex is dropped (it is one minus the others); sites along an
+    exchangeable dim (``model.exchangeable_dims``: the community model's communities, whose
+    labels permute between the prior draw and the posterior) are left out, as their ranks
+    depend on the labelling, not on the model. Then the true label of
     the first ``n_tasks_checked`` tasks (site ``"z"``).
     """
     from numpyro.distributions import constraints
@@ -174,6 +177,8 @@ def sbc_quantities(model, data, n_workers_checked: int = 2, n_tasks_checked: int
     for site, support in supports.items():
         shape = shapes[site]
         dims = tuple(model.dims.get(site, ()))
+        if set(dims) & set(model.exchangeable_dims):
+            continue  # identified only up to a relabelling of exchangeable components
         limits = []
         for ax, size in enumerate(shape):
             name = dims[ax] if ax < len(dims) else None

@@ -98,6 +98,10 @@ class CrowdModel:
     has_classifier: ClassVar[bool] = False
     #: ArviZ dims of each parameter site (the leading sample dims excluded)
     dims: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: dims along which components are exchangeable (their labels can permute between prior
+    #: draws and posterior modes: the community model's communities). Quantities along them
+    #: are identified only up to relabelling, so SBC ranks only label-invariant quantities.
+    exchangeable_dims: ClassVar[tuple[str, ...]] = ()
 
     # --- immutability ----------------------------------------------------------------------
     def __init_subclass__(cls, **kwargs):

@@ -167,6 +167,7 @@ class Community(CrowdModel):
         "confusion": ("worker", "true_class", "label"),
         "membership": ("worker", "community"),  # derived (worker_stats)
     }
+    exchangeable_dims = ("community",)
 
     def __init__(self, n_communities: int = 3, precision: float = 10.0,
                  community_confusion_prior=(2.0, 1.0), community_prior: float = 2.0,
