@@ -6,6 +6,8 @@ user's own task ids, worker ids and class names.
 
 from __future__ import annotations
 
+import warnings
+
 from functools import partial
 
 import jax
@@ -567,16 +569,29 @@ class Fit:
         """ArviZ summary (mean, sd, HDI, r_hat, ESS) of the parameters; a text report for MAP.
 
         The summary is ``az.summary`` of the sampled parameters (derived quantities such as
-        ``accuracy`` are in :meth:`workers` / :meth:`tasks` and in :meth:`to_arviz`).
+        ``accuracy`` are in :meth:`workers` / :meth:`tasks` and in :meth:`to_arviz`). When most
+        of the crowd's answers come from workers below chance under the fit
+        (:func:`crowdzoo.inference.chance.chance_note`), the MAP report ends with that note
+        and the table carries it in ``attrs["note"]`` and says it in a warning.
         """
+        from .chance import chance_note
+
+        note = chance_note(self, self.annotations.gold_series() if self.annotations.has_gold
+                           else None)
         if self.has_draws:
             import numpyro  # noqa: F401
             import arviz as az
 
-            return az.summary(self._posterior_dataset())
+            table = az.summary(self._posterior_dataset())
+            if note:
+                table.attrs["note"] = note
+                warnings.warn(f"{self.model.name}: {note}", UserWarning, stacklevel=2)
+            return table
         lines = [f"{self.model.name} fitted by {self.method} ({self.diagnostics.get('algorithm')})"]
         for k, v in self.diagnostics.items():
             lines.append(f"  {k}: {v}")
+        if note:
+            lines.append(f"  note: {note}")
         return "\n".join(lines)
 
     def convergence(self) -> pd.DataFrame:
