@@ -7,7 +7,6 @@ user's own task ids, worker ids and class names.
 from __future__ import annotations
 
 import warnings
-
 from functools import partial
 
 import jax
@@ -232,7 +231,7 @@ class Fit:
                          name="label")
 
     def accuracy(self, gold: pd.Series | None = None) -> float:
-        """Expected accuracy of :meth:`labels` on gold tasks (exact ties split evenly).
+        """Return the expected accuracy of :meth:`labels` on gold tasks (exact ties split evenly).
 
         ``gold`` defaults to the gold labels of the data; it is an error to score on gold
         labels that were used to fit (they are clamped, so the score would be 1).
@@ -251,7 +250,8 @@ class Fit:
         gold = pd.Series(gold)
         missing = gold.index.difference(post.index)
         if len(missing):
-            raise ValueError(f"gold has {len(missing)} tasks without answers, e.g. {list(missing[:5])}")
+            raise ValueError(
+                f"gold has {len(missing)} tasks without answers, e.g. {list(missing[:5])}")
         p = post.loc[gold.index].to_numpy()
         top = np.isclose(p, p.max(axis=1, keepdims=True), rtol=0, atol=1e-9)
         cls = {str(c): i for i, c in enumerate(a.classes)}
@@ -393,8 +393,8 @@ class Fit:
 
     def _posterior_dataset(self, derived: bool = False):
         """Return the posterior as an xarray Dataset with named dims (cheap: no other group)."""
-        import numpyro  # noqa: F401  (numpyro before arviz)
         import arviz as az
+        import numpyro  # noqa: F401  (numpyro before arviz)
 
         post = self._posterior_arrays(derived=derived)
         dims = self._arviz_dims()
@@ -492,8 +492,8 @@ class Fit:
             Include the ``posterior_predictive`` group (it costs one simulation per kept
             draw).
         """
-        import numpyro  # noqa: F401  (import order: numpyro before arviz)
         import arviz as az
+        import numpyro  # noqa: F401  (import order: numpyro before arviz)
 
         import crowdzoo
 
@@ -579,8 +579,8 @@ class Fit:
         note = chance_note(self, self.annotations.gold_series() if self.annotations.has_gold
                            else None)
         if self.has_draws:
-            import numpyro  # noqa: F401
             import arviz as az
+            import numpyro  # noqa: F401
 
             table = az.summary(self._posterior_dataset())
             if note:

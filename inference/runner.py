@@ -95,7 +95,7 @@ def _check_bool(name, value, allow_none=False):
 
 
 def check_seed(seed) -> int:
-    """A seed: a non-negative integer below 2**32, or None for a fresh random one."""
+    """Return a seed: a non-negative integer below 2**32, or None for a fresh random one."""
     if seed is None:
         return int(np.random.SeedSequence().generate_state(1)[0])
     return _check_int("seed", seed, 0, 2**32 - 1)
@@ -258,7 +258,7 @@ def fit(
 
 # --- MAP -------------------------------------------------------------------------------
 def _initial_params(model: CrowdModel, cdata):
-    """The MAP start computed outside the MAP program, or None (then it is computed inside).
+    """Return the MAP start computed outside the MAP program, or None (then it is computed inside).
 
     ``init_from`` a warm start's MAP (the community model), or an eager ``init_params``
     for models that declare it impure (``jit_init = False``).

@@ -1,4 +1,4 @@
-"""Simulation-based calibration (SBC) of the zoo's posteriors.
+r"""Simulation-based calibration (SBC) of the zoo's posteriors.
 
 For replications ``r = 1..R``: draw the parameters ``theta_r`` from the prior and a crowd
 ``y_r`` from the model's own program (:func:`crowdzoo.data.simulate` does exactly this; the
@@ -7,7 +7,7 @@ the rank of the true value among ``L`` (thinned) posterior draws,
 
 .. math::
 
-    r = \\#\\{\\ell : \\theta^{(\\ell)} < \\theta_r\\} \\in \\{0, \\dots, L\\}.
+    r = \#\{\ell : \theta^{(\ell)} < \theta_r\} \in \{0, \dots, L\}.
 
 When the draws come from the exact posterior, the rank is uniform on ``0..L`` for every
 scalar function of the parameters (Talts et al. 2018, Theorem 1). Deviations have shapes:
@@ -157,7 +157,7 @@ def simulate_batch(model, n_reps: int, n_tasks: int, n_workers: int, n_classes: 
 
 # --- quantities ------------------------------------------------------------------------
 def sbc_quantities(model, data, n_workers_checked: int = 2, n_tasks_checked: int = 2):
-    """The scalar quantities an SBC run ranks: ``[(label, site, index), ...]``.
+    """Return the scalar quantities an SBC run ranks: ``[(label, site, index), ...]``.
 
     Every parameter site of ``model.sample_params``; along a ``worker`` or ``task`` axis
     (``model.dims``) only the first ``n_*_checked`` entries, every entry of other axes; the
