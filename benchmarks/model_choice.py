@@ -66,7 +66,8 @@ def loo_pick(table: pd.DataFrame) -> tuple[str, str]:
         return str(ok["elpd_loo"].idxmax()), "reliable"
     fallback = table.dropna(subset=["elpd_loo"]).sort_values(["k_bad", "elpd_loo"],
                                                               ascending=[True, False])
-    return str(fallback.index[0]), "no model with reliable LOO terms: fewest k > 0.7"
+    return str(fallback.index[0]), ("no model both converged (r_hat <= 1.01) and with all "
+                                    "k <= 0.7: highest elpd among the fewest k > 0.7")
 
 
 def run_dataset(name, models, options, seed):
