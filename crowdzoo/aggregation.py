@@ -19,13 +19,30 @@ Crowd-Kit's estimators are maximum-likelihood EM, so they map to zoo models with
 priors: ``DawidSkene(confusion_prior=1.0, class_prior=1.0)``, ``OneCoin(accuracy_prior=(1, 1),
 class_prior=1.0)``; ``GLAD`` is the zoo's GLAD with Crowd-Kit's priors (``alpha ~ N(1, 1)``,
 ``log beta ~ N(1, 1)`` unless given). ``n_iter`` is the cap on EM iterations (E-step +
-M-step, counted as Crowd-Kit counts them). ``tol`` is compared with the change of the log
-posterior *per answer* between iterations — the scale of Crowd-Kit's Dawid-Skene loss (its
-ELBO per answer). Unlike Crowd-Kit (``new_loss - loss < tol``) the change is taken in absolute
-value; the zoo's EM objective is monotone, so this only differs where Crowd-Kit's GLAD loss
-(the M-step objective Q, which is not monotone) goes down and stops it early. Reaching
-``n_iter`` is silent, as in Crowd-Kit (``fit_.diagnostics["converged"]`` says whether ``tol``
-was met).
+M-step, counted as Crowd-Kit counts them); ``n_iter=0`` returns the state right after the
+initialisation, as Crowd-Kit does (the majority-vote posterior and one M-step from it for
+Dawid-Skene and one-coin; the first E-step at the starting point for GLAD; ``fit_`` is then
+``None``: no fit ran). ``tol`` is compared with the change of the log posterior *per answer*
+between iterations — the scale of Crowd-Kit's Dawid-Skene loss (its ELBO per answer) — and,
+as in Crowd-Kit, it is the only stopping rule (the zoo's own ``crowdzoo.fit`` also waits for
+the parameters to stop moving). ``tol <= 0`` runs all ``n_iter`` iterations (Crowd-Kit's
+``new_loss - loss < tol`` is then never met; where the zoo's EM reaches an exact fixed point
+earlier, the remaining iterations would repeat it, and ``loss_history_`` repeats its last
+value up to ``n_iter``). Unlike Crowd-Kit the change is taken in absolute value; the zoo's EM
+objective is monotone, so this only differs where Crowd-Kit's GLAD loss (the M-step objective
+Q, which is not monotone) goes down and stops it early. Reaching ``n_iter`` is silent, as in
+Crowd-Kit (``fit_.diagnostics["converged"]`` says whether ``tol`` was met).
+
+The MAP fits of this layer run in float64 (``jax.enable_x64``), as Crowd-Kit computes: on a
+perfectly symmetric crowd (every worker uninformative) the EM fixed point is unstable, and
+float32 rounding, amplified over the iterations, would break a symmetry that Crowd-Kit keeps
+(its test ``test_dawid_skene_overlap``: the posterior stays at the class frequencies). The
+zoo's own ``crowdzoo.fit`` stays in float32.
+
+Bad input: a missing ``task`` / ``worker`` / ``label`` column raises
+:class:`MissingColumnError`, which is both our :class:`~crowdzoo.data.AnnotationsError` (a
+``ValueError``) and a ``KeyError`` (what Crowd-Kit's callers catch), and names the column.
+Empty input gives empty results of Crowd-Kit's types (empty frames, empty float series).
 
 Differences that remain, by design:
 
@@ -37,24 +54,30 @@ Differences that remain, by design:
 * GLAD's ``betas_`` holds ``log beta`` per task, exactly as Crowd-Kit's does (its docstring
   says beta, its code optimizes and returns ``log beta``); ``fit_.tasks()`` gives ``beta``
   and ``difficulty = 1 / beta``.
-* Empty input raises an error (Crowd-Kit returns empty frames).
+* ``initial_error`` is validated as Crowd-Kit validates it (index ``(worker, label)``; under
+  ``"assign"`` every worker of the data present and, when the values are probabilities, each
+  worker's columns summing to one — else ``ValueError``); columns that are not classes are
+  ignored, as Crowd-Kit ignores them.
 """
 
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
+
+import jax
 import numpy as np
 import pandas as pd
 
-from .data import Annotations
+from .data import Annotations, AnnotationsError
 from .inference import fit as _fit
 from .inference.diagnostics import ConvergenceWarning
-from .models import DawidSkene as _DawidSkeneModel
 from .models import GLAD as _GLADModel
+from .models import DawidSkene as _DawidSkeneModel
 from .models import MajorityVote as _MajorityVoteModel
 from .models import OneCoin as _OneCoinModel
 
-__all__ = ["DawidSkene", "GLAD", "MajorityVote", "OneCoinDawidSkene"]
+__all__ = ["DawidSkene", "GLAD", "MajorityVote", "MissingColumnError", "OneCoinDawidSkene"]
 
 _EPS = 1e-10  # Crowd-Kit's clip of error-matrix entries
 _COLS = ["task", "worker", "label"]
@@ -68,13 +91,47 @@ def _answered_gold(true_labels, data: pd.DataFrame):
     return gold[gold.index.isin(pd.unique(data["task"]))]
 
 
-def _frame(data) -> pd.DataFrame:
-    """The answers as a frame; bad input gets the errors of :class:`Annotations`."""
+class MissingColumnError(AnnotationsError, KeyError):
+    """A required column is missing: an :class:`AnnotationsError` and a ``KeyError``.
+
+    Crowd-Kit raises ``KeyError`` (pandas' own) when ``task``, ``worker`` or ``label`` is
+    missing, and its users catch that; ours is still a ``ValueError`` for crowdzoo's callers.
+    """
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+def _frame(data, cols=_COLS, what: str = "answers") -> pd.DataFrame | None:
+    """Return the answers as a frame, or ``None`` when there are none (Crowd-Kit: empty results).
+
+    Bad input gets the errors of :class:`Annotations`; a missing column gets
+    :class:`MissingColumnError`.
+    """
     if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"data must be a pandas DataFrame with columns task, worker, label; "
+        raise TypeError(f"data must be a pandas DataFrame with columns {', '.join(cols)}; "
                         f"got {type(data).__name__}")
-    Annotations.from_frame(data)  # validates: missing columns, NaN, empty, single class...
-    return data[_COLS]
+    missing = [c for c in cols if c not in data.columns]
+    if missing:
+        raise MissingColumnError(f"missing column(s) {missing} in the {what} frame; "
+                                 f"available columns: {list(data.columns)}")
+    if len(data) == 0:
+        return None
+    Annotations.from_frame(data)  # validates: NaN, single class...
+    return data[list(cols)]
+
+
+def _empty_series(name: str) -> pd.Series:
+    return pd.Series(dtype=float, name=name)
+
+
+class _State(NamedTuple):
+    """Where an estimator ended: parameters, label posterior (classes in ``ann`` order)."""
+
+    params: dict
+    probs: np.ndarray
+    history: list
+    ann: Annotations
 
 
 def _label_order(data: pd.DataFrame) -> pd.Index:
@@ -103,23 +160,77 @@ class _Estimator:
         inner = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._param_names)
         return f"{type(self).__name__}({inner})"
 
+    def _n_iter(self) -> int:
+        n_iter = int(self.n_iter)
+        if n_iter < 0:
+            raise ValueError(f"n_iter must be >= 0, got {self.n_iter}")
+        return n_iter
+
     def _run(self, model, annotations):
-        """Fit a zoo model by ``self.method``; the EM cap is silent, as in Crowd-Kit."""
+        """Fit a zoo model by ``self.method``; the EM cap is silent, as in Crowd-Kit.
+
+        The MAP runs in float64 with Crowd-Kit's stopping rule (the change of the objective
+        only; see the module docstring).
+        """
         opts = dict(self.fit_options or {})
-        if self.method == "map" and hasattr(self, "n_iter"):
-            if int(self.n_iter) < 1:
-                raise ValueError(f"n_iter must be >= 1, got {self.n_iter}")
-            opts.setdefault("max_iter", int(self.n_iter))
-            # Crowd-Kit's tol <= 0 (e.g. -inf) means "run all n_iter iterations"
-            opts.setdefault("tol", float(self.tol) if float(self.tol) > 0 else 1e-30)
-        with warnings.catch_warnings():
+        x64 = self.method == "map"
+        with warnings.catch_warnings(), jax.enable_x64(x64):
             warnings.simplefilter("ignore", ConvergenceWarning)
+            if x64 and hasattr(self, "n_iter"):
+                opts.setdefault("max_iter", self._n_iter())
+                # Crowd-Kit's tol <= 0 (e.g. -inf) means "run all n_iter iterations"
+                opts.setdefault("tol", float(self.tol) if float(self.tol) > 0 else 1e-30)
+                opts.setdefault("param_tol", 1e30)  # Crowd-Kit stops on the loss alone
+            if x64 and hasattr(self, "n_iter") and "init" not in opts:
+                # Crowd-Kit's one start (the model's EM start), in float64
+                opts["init"] = self._start(model, annotations)[0]
             result = _fit(model, annotations, method=self.method, seed=self.seed, **opts)
         self.fit_ = result
         return result
 
+    def _initial_state(self, model, ann: Annotations, e_step: bool) -> _State:
+        """``n_iter=0``: the start of EM (Crowd-Kit's state right after its initialisation).
+
+        The parameters are the model's EM start; the label posterior is the gold-clamped
+        soft majority vote the start was computed from (``e_step=False``: Dawid-Skene,
+        one-coin) or the first E-step at the start (``e_step=True``: GLAD).
+        """
+        from .models.base import soft_majority_vote
+
+        with jax.enable_x64(True):
+            params, cdata = self._start(model, ann)
+            if e_step:
+                probs = jax.nn.softmax(model.log_likelihood(params, cdata).logits, axis=-1)
+            else:
+                probs = soft_majority_vote(cdata)
+            params = {k: np.asarray(v, np.float64) for k, v in params.items()}
+            probs = np.asarray(probs, np.float64)
+        self.fit_ = None
+        return _State(params, probs / probs.sum(-1, keepdims=True), [], ann)
+
+    @staticmethod
+    def _start(model, ann: Annotations):
+        """Return the model's EM start in float64 (call under ``jax.enable_x64``) and the data."""
+        import jax.numpy as jnp
+
+        from .models.core import crowd_data
+
+        cdata = crowd_data(ann)
+        model.check_data(cdata)
+        params = {k: jnp.asarray(v, jnp.float64) for k, v in model.init_params(cdata).items()}
+        return params, cdata
+
+    def _state(self, model, ann: Annotations, e_step: bool, subtract_prior: bool) -> _State:
+        """Run the zoo fit (or stop at the start for ``n_iter=0``)."""
+        if self.method == "map" and hasattr(self, "n_iter") and self._n_iter() == 0:
+            return self._initial_state(model, ann, e_step)
+        result = self._run(model, ann)
+        probs = result.task_posterior().to_numpy(np.float64)
+        params = {k: np.asarray(v, np.float64) for k, v in result.params.items()}
+        return _State(params, probs, self._loss_history(result, subtract_prior), ann)
+
     def _loss_history(self, result, subtract_prior: bool) -> list[float]:
-        """The zoo objective per answer and iteration (log-likelihood for flat priors)."""
+        """Return the zoo objective per answer and iteration (log-likelihood for flat priors)."""
         hist = result.loss_history
         if hist is None:
             return []
@@ -133,7 +244,12 @@ class _Estimator:
             const = float(log_prior(result.model, {k: jnp.asarray(v) for k, v in
                                                    result.params.items()}, result.data))
             hist = hist - const
-        return [float(v) for v in hist / max(result.annotations.n_answers, 1)]
+        out = [float(v) for v in hist / max(result.annotations.n_answers, 1)]
+        if (self.method == "map" and hasattr(self, "n_iter") and float(self.tol) <= 0 and out
+                and len(out) < self._n_iter() and result.diagnostics.get("converged")):
+            # an exact fixed point before n_iter: Crowd-Kit's remaining iterations repeat it
+            out += [out[-1]] * (self._n_iter() - len(out))
+        return out
 
     def fit_predict(self, data, *args, **kwargs) -> pd.Series:
         """Fit and return ``labels_`` (the most probable label of every task)."""
@@ -226,6 +342,10 @@ class MajorityVote(_Estimator):
             ``self``, fitted.
         """
         data = _frame(data)
+        if data is None:
+            self.probas_, self.fit_ = pd.DataFrame(), None
+            self.labels_, self.skills_ = _empty_series("agg_label"), _empty_series("skill")
+            return self
         if skills is None:
             scores = data[["task", "label"]].value_counts()
         else:
@@ -265,10 +385,9 @@ def _initial_error_array(ie: pd.DataFrame, ann: Annotations):
                          f"{list(ie.index.names)}")
     W, K = ann.n_workers, ann.n_classes
     classes = [str(c) for c in ann.classes]
+    # columns that are not classes are ignored, as Crowd-Kit ignores them
+    ie = ie.iloc[:, [i for i, c in enumerate(ie.columns) if str(c) in classes]]
     cols = [str(c) for c in ie.columns]
-    unknown_cols = sorted(set(cols) - set(classes))
-    if unknown_cols:
-        raise ValueError(f"initial_error has columns that are not classes: {unknown_cols}")
     out = np.zeros((W, K, K), np.float32)
     mask = np.zeros(W, bool)
     wpos = {str(w): i for i, w in enumerate(ann.worker_ids)}
@@ -287,6 +406,23 @@ def _initial_error_array(ie: pd.DataFrame, ann: Annotations):
     if bad:
         raise ValueError(f"initial_error has labels that are not classes: {bad[:5]}")
     return out, mask
+
+
+def _check_assign(ie: pd.DataFrame, ann: Annotations) -> None:
+    """Crowd-Kit's check under ``"assign"``: probabilities sum to one per worker and column.
+
+    Values that are all ``<= 1`` are read as probabilities; then each worker's column (true
+    label) must sum to 1 over the observed labels. Larger values are counts (normalized).
+    """
+    classes = {str(c) for c in ann.classes}
+    values = ie.loc[:, [c for c in ie.columns if str(c) in classes]].astype(float)
+    if (values <= 1.0).all().all():
+        sums = values.groupby(level="worker", sort=False).sum()
+        if not np.allclose(sums.to_numpy(), 1.0):
+            bad = sums.index[~np.isclose(sums.to_numpy(), 1.0).all(axis=1)]
+            raise ValueError(f"The sum of each worker's error matrix in initial_error should be "
+                             f"1.0 (each true-label column, over the observed labels): "
+                             f"{len(bad)} workers do not, e.g. {list(bad[:5])}")
 
 
 class DawidSkene(_Estimator):
@@ -340,6 +476,8 @@ class DawidSkene(_Estimator):
         if strategy is None or initial_error is None:  # Crowd-Kit ignores it then
             return _DawidSkeneModel(confusion_prior=1.0, class_prior=1.0, eps=_EPS)
         given, mask = _initial_error_array(initial_error, ann)
+        if strategy == "assign":
+            _check_assign(initial_error, ann)
         if strategy == "assign" and not mask.all():
             missing = list(ann.worker_ids[~mask][:5])
             raise ValueError(f"initial_error_strategy='assign' needs a matrix for every worker; "
@@ -347,17 +485,23 @@ class DawidSkene(_Estimator):
         return _DawidSkeneModel(confusion_prior=1.0, class_prior=1.0, eps=_EPS,
                                 initial_error=given, initial_error_strategy=strategy)
 
-    def _outputs(self, data: pd.DataFrame, result) -> tuple[pd.Index, np.ndarray]:
-        ann = result.annotations
+    def _outputs(self, data: pd.DataFrame, state: _State) -> tuple[pd.Index, np.ndarray]:
+        ann = state.ann
         order = _label_order(data)
         pos = _positions(ann.classes, order)
-        post = result.task_posterior().to_numpy()[:, pos]
-        self.probas_ = pd.DataFrame(post, index=pd.Index(ann.task_ids, name="task"),
+        self.probas_ = pd.DataFrame(state.probs[:, pos], index=pd.Index(ann.task_ids, name="task"),
                                     columns=pd.Index(order, name="label"))
         self.labels_ = _named(self.probas_.idxmax(axis="columns"), "agg_label")
-        self.priors_ = pd.Series(np.asarray(result.params["pi"], np.float64)[pos],
-                                 index=pd.Index(order, name="label"), name="prior")
+        self.priors_ = pd.Series(state.params["pi"][pos], index=pd.Index(order, name="label"),
+                                 name="prior")
+        self.loss_history_ = state.history
         return order, pos
+
+    def _empty(self):
+        self.probas_, self.errors_, self.fit_ = pd.DataFrame(), pd.DataFrame(), None
+        self.priors_, self.labels_ = _empty_series("prior"), _empty_series("agg_label")
+        self.loss_history_ = []
+        return self
 
     @staticmethod
     def _pairs(data: pd.DataFrame, ann: Annotations):
@@ -388,16 +532,29 @@ class DawidSkene(_Estimator):
             ``self``, fitted.
         """
         data = _frame(data)
+        if data is None:
+            return self._empty()
         gold = _answered_gold(true_labels, data)
         ann = Annotations.from_frame(data, gold=gold)
-        result = self._run(self._model(initial_error, ann), ann)
-        order, _ = self._outputs(data, result)
+        state = self._state(self._model(initial_error, ann), ann, e_step=False,
+                            subtract_prior=True)
+        order, pos = self._outputs(data, state)
+        conf = state.params["confusion"]  # [worker, true, label]
+        if (self.method == "map" and self._n_iter() == 0 and initial_error is not None
+                and self.initial_error_strategy == "assign"):
+            # Crowd-Kit's state after init is the given matrices themselves (normalized)
+            ie = initial_error.loc[initial_error.index.get_level_values("worker")
+                                   .isin(ann.worker_ids)]
+            ie = ie[[c for c in ie.columns if c in set(order)]].astype(float)
+            w = ann.worker_ids.get_indexer(ie.index.get_level_values("worker"))
+            lab = ann.classes.get_indexer(ie.index.get_level_values("label"))
+            cols = _positions(ann.classes, pd.Index(ie.columns))
+            self.errors_ = pd.DataFrame(conf[w[:, None], cols[None, :], lab[:, None]],
+                                        index=ie.index, columns=ie.columns)
+            return self
         index, w, lab = self._pairs(data, ann)
-        conf = np.asarray(result.params["confusion"], np.float64)  # [worker, true, label]
-        pos = _positions(ann.classes, order)
         self.errors_ = pd.DataFrame(conf[w[:, None], pos[None, :], lab[:, None]], index=index,
                                     columns=pd.Index(order))
-        self.loss_history_ = self._loss_history(result, subtract_prior=True)
         return self
 
     def fit_predict(self, data, true_labels=None, initial_error=None) -> pd.Series:  # noqa: D102
@@ -430,11 +587,15 @@ class OneCoinDawidSkene(DawidSkene):
             ``self``, fitted.
         """
         data = _frame(data)
+        if data is None:
+            self._empty()
+            self.skills_ = _empty_series("skill")
+            return self
         ann = Annotations.from_frame(data)
         model = _OneCoinModel(accuracy_prior=(1.0, 1.0), class_prior=1.0, eps=_EPS)
-        result = self._run(model, ann)
-        order, pos = self._outputs(data, result)
-        skill = np.asarray(result.params["accuracy"], np.float64)
+        state = self._state(model, ann, e_step=False, subtract_prior=True)
+        order, pos = self._outputs(data, state)
+        skill = state.params["accuracy"]
         self.skills_ = pd.Series(skill, index=pd.Index(ann.worker_ids, name="worker"),
                                  name="skill")
         index, w, lab = self._pairs(data, ann)
@@ -443,7 +604,6 @@ class OneCoinDawidSkene(DawidSkene):
         err = np.where(hit, skill[w][:, None], ((1.0 - skill[w]) / (K - 1))[:, None])
         self.errors_ = pd.DataFrame(np.clip(err, _EPS, 1 - _EPS), index=index,
                                     columns=pd.Index(order))
-        self.loss_history_ = self._loss_history(result, subtract_prior=True)
         return self
 
     def fit_predict(self, data) -> pd.Series:  # type: ignore[override]  # noqa: D102
@@ -455,7 +615,7 @@ class OneCoinDawidSkene(DawidSkene):
 
 # ----------------------------------------------------------------------------- GLAD
 def _align_by_ids(value, ids: pd.Index, what: str):
-    """A dict / Series keyed by the user's ids -> float array in the order of ``ids``.
+    """Turn a dict / Series keyed by the user's ids into a float array in ``ids`` order.
 
     ``None`` means the default (1.0); a number is passed through. Keys are matched as given,
     then by their ``str()`` form.
@@ -560,6 +720,11 @@ class GLAD(_Estimator):
             ``self``, fitted.
         """
         data = _frame(data)
+        if data is None:
+            self.probas_, self.fit_, self.loss_history_ = pd.DataFrame(), None, []
+            self.labels_, self.priors_ = _empty_series("agg_label"), _empty_series("prior")
+            self.alphas_, self.betas_ = _empty_series("alpha"), _empty_series("beta")
+            return self
         gold = _answered_gold(true_labels, data)
         if self.labels_priors is not None:
             priors = pd.Series(self.labels_priors, dtype=np.float64)
@@ -576,18 +741,17 @@ class GLAD(_Estimator):
                                             "betas_priors_mean (keyed by task)"),
             m_step_max_iter=self.m_step_max_iter, m_step_tol=self.m_step_tol,
         )
-        result = self._run(model, ann)
-        probas = result.task_posterior()
-        probas = pd.DataFrame(probas.to_numpy(), index=pd.Index(ann.task_ids, name="task"),
+        state = self._state(model, ann, e_step=True, subtract_prior=False)
+        probas = pd.DataFrame(state.probs, index=pd.Index(ann.task_ids, name="task"),
                               columns=pd.Index(ann.classes, name="variable"))
         self.probas_ = probas.sort_index().sort_index(axis=1)
         self.labels_ = _named(self.probas_.idxmax(axis=1), "agg_label")
-        self.alphas_ = pd.Series(np.asarray(result.params["alpha"], np.float64),
+        self.alphas_ = pd.Series(state.params["alpha"],
                                  index=pd.Index(ann.worker_ids, name="worker"), name="alpha")
-        self.betas_ = pd.Series(np.asarray(result.params["log_beta"], np.float64),
+        self.betas_ = pd.Series(state.params["log_beta"],
                                 index=pd.Index(ann.task_ids, name="task"), name="beta")
         self.priors_ = priors.copy()
-        self.loss_history_ = self._loss_history(result, subtract_prior=False)
+        self.loss_history_ = state.history
         return self
 
     def fit_predict(self, data, true_labels=None) -> pd.Series:  # noqa: D102
