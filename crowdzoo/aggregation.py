@@ -450,7 +450,12 @@ class DawidSkene(_Estimator):
     labels_ : pandas.Series
         Most probable label per task (``agg_label``).
     probas_ : pandas.DataFrame
-        ``p(z_task = label | answers)``, tasks x labels.
+        ``p(z_task = label | answers)``, tasks x labels, at the final ``priors_`` and
+        ``errors_``. Crowd-Kit's ``probas_`` is the E-step computed *before* its last M-step,
+        one iteration behind its own ``errors_`` (at ``n_iter=1`` the two differ by up to
+        0.2 on Crowd-Kit's step-by-step fixture; after convergence they agree): a defect we
+        do not copy (``tests/test_crowdkit_contract.py`` shows it). With ``n_iter=0`` it is
+        the majority vote's shares, as in Crowd-Kit.
     priors_ : pandas.Series
         Class frequencies (``prior``), indexed by ``label``.
     errors_ : pandas.DataFrame
