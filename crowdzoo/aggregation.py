@@ -77,7 +77,8 @@ from .models import DawidSkene as _DawidSkeneModel
 from .models import MajorityVote as _MajorityVoteModel
 from .models import OneCoin as _OneCoinModel
 
-__all__ = ["DawidSkene", "GLAD", "MACE", "MajorityVote", "MissingColumnError", "OneCoinDawidSkene"]
+__all__ = ["DawidSkene", "GLAD", "GoldMajorityVote", "KOS", "MACE", "MMSR", "MajorityVote",
+           "MissingColumnError", "OneCoinDawidSkene", "Wawa", "ZeroBasedSkill"]
 
 _EPS = 1e-10  # Crowd-Kit's clip of error-matrix entries
 _COLS = ["task", "worker", "label"]
@@ -947,3 +948,409 @@ class MACE(_Estimator):
                                     columns=pd.Index(label_names, name="label"))
         self.labels_ = _named(self.probas_.idxmax(axis="columns"), "agg_label")
         return self
+
+
+# ----------------------------------------------------------------------------- skill-weighted votes
+def _accuracy(data: pd.DataFrame, true_labels: pd.Series) -> pd.Series:
+    """Each worker's share of answers equal to ``true_labels`` (Crowd-Kit's ``get_accuracy``).
+
+    Answers on tasks without a true label are left out; repeated identical answers count once.
+    Indexed by worker (sorted), named ``skill``.
+    """
+    acc = data[_COLS].join(pd.Series(true_labels).rename("true_label"), on="task")
+    acc = acc[acc["true_label"].notna()]
+    acc = acc.assign(score=(acc["label"] == acc["true_label"]).astype(float))
+    acc = acc.sort_values("score").drop_duplicates(_COLS, keep="last")
+    return _named(acc.groupby("worker")["score"].mean(), "skill")
+
+
+def _vote(data: pd.DataFrame, skills: pd.Series | None, mv: MajorityVote | None = None):
+    """Take the (skill-weighted) majority vote: ``(probas, labels)`` with Crowd-Kit's types."""
+    if skills is None:
+        scores = data[["task", "label"]].value_counts()
+    else:
+        data = (mv or MajorityVote())._weights(data, skills)
+        scores = data.groupby(["task", "label"])["skill"].sum()
+    counts = scores.unstack("label", fill_value=0)
+    probas = counts.div(counts.sum(axis=1), axis=0)
+    return probas, _named(probas.idxmax(axis="columns"), "agg_label")
+
+
+class _SkillVote(_Estimator):
+    """Estimators that learn worker skills, then take the skill-weighted majority vote."""
+
+    def _empty(self):
+        self.probas_, self.fit_ = pd.DataFrame(), None
+        self.labels_, self.skills_ = _empty_series("agg_label"), _empty_series("skill")
+        return self
+
+    def _apply(self, data: pd.DataFrame):
+        if not hasattr(self, "skills_"):
+            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit first")
+        data = _frame(data)
+        if data is None:
+            self.probas_, self.labels_ = pd.DataFrame(), _empty_series("agg_label")
+        else:
+            self.probas_, self.labels_ = _vote(data, self.skills_)
+        return self
+
+    def predict(self, data: pd.DataFrame) -> pd.Series:
+        """Return the skill-weighted majority vote of every task (``labels_``)."""
+        return self._apply(data).labels_
+
+    def predict_proba(self, data: pd.DataFrame) -> pd.DataFrame:
+        """Return the skill-weighted vote shares of every task (``probas_``)."""
+        return self._apply(data).probas_
+
+    def fit_predict(self, data, *args) -> pd.Series:  # noqa: D102
+        return self.fit(data, *args).predict(data)
+
+    def fit_predict_proba(self, data, *args) -> pd.DataFrame:  # noqa: D102
+        return self.fit(data, *args).predict_proba(data)
+
+
+class Wawa(_SkillVote):
+    """Worker Agreement with Aggregate (Crowd-Kit's ``Wawa``).
+
+    1. the majority vote; 2. each worker's skill = the share of their answers equal to it;
+    3. the skill-weighted majority vote. Crowd-Kit 1.4's own ``Wawa`` fails on scikit-learn
+    1.9 (``'Wawa' object has no attribute '__sklearn_tags__'``); this one does not depend on
+    scikit-learn.
+
+    Attributes
+    ----------
+    skills_ : pandas.Series
+        Agreement of each worker with the majority vote (``skill``, indexed by worker).
+    labels_, probas_ : pandas.Series, pandas.DataFrame
+        The skill-weighted vote (``agg_label``) and its shares (tasks x labels).
+
+    References
+    ----------
+    1. Appen, "Calculating Worker Agreement with Aggregate (Wawa)". As in Crowd-Kit.
+    """
+
+    def __init__(self):
+        super().__init__()
+
+    def fit(self, data: pd.DataFrame) -> Wawa:
+        """Estimate the workers' skills from their agreement with the majority vote."""
+        data = _frame(data)
+        if data is None:
+            return self._empty()
+        _, labels = _vote(data, None)
+        self.skills_ = _accuracy(data, labels)
+        return self
+
+
+class GoldMajorityVote(_SkillVote):
+    """Majority vote weighted by each worker's accuracy on gold tasks (Crowd-Kit's).
+
+    ``fit(data, true_labels)`` measures every worker's share of correct answers on the tasks
+    of ``true_labels``; ``predict`` takes the skill-weighted vote (every worker of ``predict``'s
+    answers needs a skill, else ``ValueError``). Crowd-Kit 1.4's own version fails on
+    scikit-learn 1.9 (``__sklearn_tags__``).
+
+    Attributes
+    ----------
+    skills_ : pandas.Series
+        Accuracy on gold of each worker who answered a gold task (``skill``).
+    labels_, probas_ : pandas.Series, pandas.DataFrame
+        The skill-weighted vote and its shares.
+    """
+
+    def __init__(self):
+        super().__init__()
+
+    def fit(self, data: pd.DataFrame, true_labels) -> GoldMajorityVote:
+        """Measure each worker's accuracy on the gold tasks.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            Answers with columns ``task``, ``worker``, ``label``.
+        true_labels : pandas.Series
+            Gold labels indexed by task (a frame with ``task`` and ``label`` columns works too).
+
+        Returns
+        -------
+        GoldMajorityVote
+            ``self``, fitted.
+        """
+        if isinstance(true_labels, pd.DataFrame):
+            missing = [c for c in ("task", "label") if c not in true_labels.columns]
+            if missing:
+                raise MissingColumnError(f"missing column(s) {missing} in the true_labels "
+                                         f"frame; available columns: "
+                                         f"{list(true_labels.columns)}")
+            true_labels = true_labels.set_index("task")["label"]
+        data = _frame(data)
+        if data is None:
+            return self._empty()
+        self.skills_ = _accuracy(data, true_labels)
+        return self
+
+
+class ZeroBasedSkill(_SkillVote):
+    """Zero-Based Skill (Crowd-Kit's ``ZeroBasedSkill``): skills by a decaying-step update.
+
+    Skills start at ``1 / K + eps``; each of ``n_iter`` rounds takes the skill-weighted vote
+    and moves every skill towards the worker's agreement with it,
+    ``s <- s + lr (agreement - s)``, with ``lr = lr_init`` multiplied by
+    ``lr_reduce_factor`` every ``lr_steps_to_reduce`` rounds. The rounds run vectorized over
+    integer codes (the vote of a round: ties go to the first label in sorted order, as in
+    Crowd-Kit's). Crowd-Kit 1.4's own version fails on scikit-learn 1.9.
+
+    Attributes
+    ----------
+    skills_ : pandas.Series
+        The learned skills (``skill``, indexed by worker).
+    labels_, probas_ : pandas.Series, pandas.DataFrame
+        The skill-weighted vote and its shares.
+    """
+
+    _param_names = ("n_iter", "lr_init", "lr_steps_to_reduce", "lr_reduce_factor", "eps")
+
+    def __init__(self, n_iter: int = 100, lr_init: float = 1.0, lr_steps_to_reduce: int = 20,
+                 lr_reduce_factor: float = 0.5, eps: float = 1e-5):
+        super().__init__()
+        self.n_iter = n_iter
+        self.lr_init = lr_init
+        self.lr_steps_to_reduce = lr_steps_to_reduce
+        self.lr_reduce_factor = lr_reduce_factor
+        self.eps = eps
+
+    def fit(self, data: pd.DataFrame) -> ZeroBasedSkill:
+        """Learn the skills by ``n_iter`` rounds of vote and update."""
+        data = _frame(data)
+        if data is None:
+            return self._empty()
+        n_iter = self._n_iter()
+        task, _ = pd.factorize(data["task"])
+        worker, workers = pd.factorize(data["worker"], sort=True)
+        label, labels = pd.factorize(data["label"], sort=True)
+        T, W, K = task.max() + 1, len(workers), len(labels)
+        # agreement counts each distinct (task, worker, label) answer once
+        first = ~data.duplicated(_COLS).to_numpy()
+        n_distinct = np.bincount(worker[first], minlength=W)
+        skills = np.full(W, 1.0 / K + self.eps)
+        lr = float(self.lr_init)
+        for it in range(1, n_iter + 1):
+            if it % int(self.lr_steps_to_reduce) == 0:
+                lr *= float(self.lr_reduce_factor)
+            scores = np.bincount(task * K + label, skills[worker], T * K).reshape(T, K)
+            agg = scores.argmax(1)  # the first maximum: sorted label order
+            hit = (label == agg[task]) & first
+            agreement = np.bincount(worker, hit.astype(float), W) / n_distinct
+            skills = skills + lr * (agreement - skills)
+        self.skills_ = pd.Series(skills, index=pd.Index(workers, name="worker"), name="skill")
+        return self
+
+
+class KOS(_Estimator):
+    """Karger, Oh & Shah's iterative message passing for binary tasks (Crowd-Kit's ``KOS``).
+
+    The first label (in order of appearance) is +1, the other -1; worker-to-task messages
+    start at ``Normal(1, 1)`` draws (``numpy.random.seed(random_state)``, as Crowd-Kit) and
+    ``n_iter`` rounds pass ``x_{t->w} = sum_{w' != w} A_{tw'} y_{w'->t}`` and
+    ``y_{w->t} = sum_{t' != t} A_{t'w} x_{t'->w}`` (stopping early before a message passes
+    1e300); the label is the sign of ``sum_w A_{tw} y_{w->t}``. Vectorized over answers
+    (Crowd-Kit runs two pandas group-bys per round). A task whose sum is exactly 0 gets the
+    first label (Crowd-Kit raises ``KeyError`` there).
+
+    Attributes
+    ----------
+    labels_ : pandas.Series
+        The label of every task (``agg_label``, indexed by task, sorted).
+
+    References
+    ----------
+    1. D. R. Karger, S. Oh and D. Shah. Budget-Optimal Task Allocation for Reliable
+       Crowdsourcing Systems. Operations Research 62(1):1-24, 2014.
+       https://doi.org/10.1287/opre.2013.1235
+    """
+
+    _param_names = ("n_iter", "random_state")
+
+    def __init__(self, n_iter: int = 100, random_state: int = 0):
+        super().__init__()
+        self.n_iter = n_iter
+        self.random_state = random_state
+
+    def fit(self, data: pd.DataFrame) -> KOS:
+        """Pass messages for ``n_iter`` rounds; label every task."""
+        np.random.seed(self.random_state)
+        data = _frame(data)
+        if data is None:
+            self.labels_ = pd.Series([], dtype="O", name="agg_label")
+            return self
+        names = pd.unique(data["label"])
+        if len(names) != 2:
+            raise ValueError(f"KOS is binary: the answers must have exactly 2 labels, got "
+                             f"{len(names)}")
+        a = np.where(data["label"].to_numpy() == names[0], 1.0, -1.0)
+        task, tasks = pd.factorize(data["task"], sort=True)
+        worker, _ = pd.factorize(data["worker"])
+        T, W = len(tasks), worker.max() + 1
+        y = np.random.normal(loc=1, scale=1, size=len(data))
+        big = 10.0 ** 300
+        for _ in range(self._n_iter()):
+            m = a * y
+            s = np.bincount(task, m, T)[task]
+            if (np.abs(s) > big).any():
+                break
+            x = s - m
+            m = a * x
+            s = np.bincount(worker, m, W)[worker]
+            if (np.abs(s) > big).any():
+                break
+            y = s - m
+        total = np.bincount(task, a * y, T)
+        self.labels_ = pd.Series(np.where(total >= 0, names[0], names[1]),
+                                 index=pd.Index(tasks, name="task"), name="agg_label")
+        return self
+
+
+class MMSR(_Estimator):
+    r"""Matrix Mean-Subsequence-Reduced (Ma & Olshevsky 2020; Crowd-Kit's ``MMSR``).
+
+    Worker skills from a robust rank-one completion of the workers' agreement matrix:
+    ``E[M / (M - 1) C - 1 / (M - 1)] = s s^T`` (``M`` classes, ``C[i, j]`` the agreement of
+    workers ``i`` and ``j`` on their common tasks); the iteration trims the ``F`` largest
+    and smallest ratios (``F = floor(sparsity / 2) - 1``) before averaging, then signs are
+    resolved and the skill is turned into the weight ``log((M - 1) p / (1 - p))`` of a
+    weighted majority vote. The agreement matrix is built with matrix products (Crowd-Kit:
+    a Python loop over answers and worker pairs); the trimmed iteration follows Crowd-Kit's.
+
+    Attributes
+    ----------
+    skills_ : pandas.Series
+        Vote weight of every worker (``skill``, first-appearance order).
+    scores_ : pandas.DataFrame
+        Each label's share of the weighted vote, tasks x labels.
+    labels_ : pandas.Series
+        The weighted vote (``agg_label``).
+    loss_history_ : list of float
+        Frobenius change of ``u v^T`` per iteration.
+
+    References
+    ----------
+    1. Q. Ma and A. Olshevsky. Adversarial Crowdsourcing Through Robust Rank-One Matrix
+       Completion. NeurIPS 2020. https://arxiv.org/abs/2010.12181
+    """
+
+    _param_names = ("n_iter", "tol", "random_state")
+
+    def __init__(self, n_iter: int = 10000, tol: float = 1e-10, random_state: int | None = 0):
+        super().__init__()
+        self.n_iter = n_iter
+        self.tol = tol
+        self.random_state = random_state
+
+    @staticmethod
+    def _trim(x: np.ndarray, F: int, a: float, n_tasks: int) -> np.ndarray:
+        y = np.sort(x)
+        y = y[y >= a] if np.sum(y < a) < F else y[F:]
+        m = len(y)
+        y = y[y <= a] if np.sum(y > a) < F else y[: m - F]
+        if len(y) == 1 and y[0] == 0:
+            y = np.array([1 / np.sqrt(n_tasks)])
+        return y
+
+    @staticmethod
+    def _signs(C: np.ndarray, s_abs: np.ndarray) -> np.ndarray:
+        from scipy.sparse import linalg as sla
+
+        S = np.sign(C)
+        n = len(s_abs)
+        valid = np.where(np.sum(C, axis=1) != 0)[0]
+        S_valid = S[valid[:, None], valid]
+        k = S_valid.shape[0]
+        ends_i, ends_j = np.where(S_valid * np.triu(np.ones((k, k))) == 1)
+        S_valid[S_valid == 1] = 0
+        eye = np.eye(k)
+        S_new = eye[ends_i, :] + eye[ends_j, :]
+        m = S_new.shape[0]
+        A = np.vstack((np.hstack((np.abs(S_valid), S_new.T)),
+                       np.hstack((S_new, np.zeros((m, m))))))
+        Wt = (1.0 / np.sum(A, axis=1)).reshape(-1, 1) * A
+        _, V = sla.eigs(Wt + np.eye(A.shape[0]), 1, which="SM")
+        sign = np.sign(V.real)
+        out = np.zeros((n, 1))
+        out[valid] = np.sign(np.sum(sign[:k])) * s_abs[valid] * sign[:k]
+        return out
+
+    def fit(self, data: pd.DataFrame) -> MMSR:
+        """Estimate the workers' vote weights."""
+        from scipy import stats
+
+        data = _frame(data)
+        if data is None:
+            self.skills_, self.loss_history_ = _empty_series("skill"), []
+            return self
+        worker, workers = pd.factorize(data["worker"])
+        task, tasks = pd.factorize(data["task"])
+        label, labels = pd.factorize(data["label"])
+        W, T, M = len(workers), len(tasks), len(labels)
+        obs = np.zeros((W, T))
+        obs[worker, task] = label + 1  # the last answer of a (worker, task) pair wins
+        seen = np.sign(obs)
+        common = seen @ seen.T
+        np.fill_diagonal(common, 0)
+        same = np.zeros((W, W))
+        for k in range(1, M + 1):
+            hot = (obs == k).astype(float)
+            same += hot @ hot.T
+        with np.errstate(invalid="ignore", divide="ignore"):
+            C = np.where(common > 0, same / np.where(common > 0, common, 1), 0.0)
+        C = C * M / (M - 1) - 1.0 / (M - 1)
+        sparsity = np.min(np.sign(common).sum(axis=0))
+        F = int(np.floor(sparsity / 2)) - 1
+        u = stats.uniform.rvs(size=(W, 1), random_state=self.random_state)
+        v = stats.uniform.rvs(size=(W, 1), random_state=self.random_state)
+        observed = np.abs(np.sign(common)) == 1
+        X = np.abs(C)
+        self.loss_history_ = []
+        for _ in range(self._n_iter()):
+            u_prev, v_prev = u.copy(), v.copy()
+            for j in range(W):
+                y = self._trim((X[observed[:, j], j] / u[observed[:, j], 0]), F, v[j, 0], T)
+                if len(y):
+                    v[j, 0] = y.mean()
+            for i in range(W):
+                y = self._trim((X[i, observed[i, :]] / v[observed[i, :], 0]), F, u[i, 0], T)
+                if len(y):
+                    u[i, 0] = y.mean()
+            loss = float(np.linalg.norm(u @ v.T - u_prev @ v_prev.T, ord="fro"))
+            self.loss_history_.append(loss)
+            if loss < self.tol:
+                break
+        k = np.sqrt(np.linalg.norm(u) / np.linalg.norm(v))
+        x = self._signs(C, u / k)
+        x = np.minimum(x, 1 - 1.0 / np.sqrt(T))
+        x = np.maximum(x, -1 / (M - 1) + 1.0 / np.sqrt(T))
+        p = (x * (M - 1) / M + 1 / M).ravel()
+        self.skills_ = pd.Series(np.log(p * (M - 1) / (1 - p)),
+                                 index=pd.Index(workers, name="worker"), name="skill")
+        return self
+
+    def _apply(self, data: pd.DataFrame) -> MMSR:
+        data = _frame(data)
+        if data is None:
+            self.scores_, self.labels_ = pd.DataFrame(), _empty_series("agg_label")
+        else:
+            self.scores_, self.labels_ = _vote(data, self.skills_)
+        return self
+
+    def predict(self, data: pd.DataFrame) -> pd.Series:
+        """Return the weighted vote of every task (``labels_``)."""
+        return self._apply(data).labels_
+
+    def predict_score(self, data: pd.DataFrame) -> pd.DataFrame:
+        """Return each label's share of the weighted vote (``scores_``)."""
+        return self._apply(data).scores_
+
+    def fit_predict(self, data: pd.DataFrame) -> pd.Series:  # noqa: D102
+        return self.fit(data).predict(data)
+
+    def fit_predict_score(self, data: pd.DataFrame) -> pd.DataFrame:  # noqa: D102
+        return self.fit(data).predict_score(data)

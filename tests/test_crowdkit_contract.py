@@ -169,3 +169,91 @@ def test_tol_not_positive_runs_every_iteration(small):
     for tol in (0.0, -np.inf):
         oc = cz.OneCoinDawidSkene(n_iter=12, tol=tol).fit(small)
         assert len(oc.loss_history_) == 12
+
+
+# --- the estimators Crowd-Kit 1.4 cannot run on scikit-learn 1.9 -----------------------------
+# Crowd-Kit's Wawa, GoldMajorityVote and ZeroBasedSkill fail on scikit-learn 1.9
+# ('__sklearn_tags__'), so they are checked against references written here from Crowd-Kit's
+# source semantics (vote, agreement, weighted vote), with pandas, the slow way.
+def hand_vote(df, skills=None):
+    w = df.assign(s=1.0 if skills is None else df["worker"].map(skills))
+    scores = w.groupby(["task", "label"])["s"].sum().unstack(fill_value=0)
+    return scores.div(scores.sum(axis=1), axis=0), scores.idxmax(axis=1)
+
+
+def hand_agreement(df, labels):
+    d = df.drop_duplicates().assign(ok=lambda x: x["label"] == x["task"].map(labels))
+    return d[d["task"].isin(labels.index)].groupby("worker")["ok"].mean()
+
+
+def test_wawa_and_gold_majority_vote_equal_the_hand_reference(small):
+    _, mv = hand_vote(small)
+    skills = hand_agreement(small, mv)
+    probas, labels = hand_vote(small, skills)
+    wawa = cz.Wawa()
+    got = wawa.fit_predict_proba(small)
+    assert got is wawa.probas_ and wawa.skills_.name == "skill"
+    pd.testing.assert_series_equal(wawa.skills_, skills.rename("skill"), check_names=False)
+    np.testing.assert_allclose(got.loc[probas.index, probas.columns], probas, atol=1e-12)
+    assert (wawa.labels_[labels.index] == labels).all() and wawa.labels_.name == "agg_label"
+    gold = pd.Series({"t2": "yes", "t3": "no", "t5": "no"})
+    gmv = cz.GoldMajorityVote().fit(small, gold)
+    want = hand_agreement(small, gold)
+    np.testing.assert_allclose(gmv.skills_[want.index], want, atol=1e-12)
+    probas, labels = hand_vote(small, want)
+    np.testing.assert_allclose(gmv.predict_proba(small).loc[probas.index, probas.columns],
+                               probas, atol=1e-12)
+    with pytest.raises(KeyError, match="'task'"):
+        cz.GoldMajorityVote().fit(small, pd.DataFrame({"label": ["no"]}))
+    with pytest.raises(ValueError, match="skill is missing"):  # a worker without a skill
+        cz.GoldMajorityVote().fit(small, pd.Series({"t1": "no"})).predict(small)
+    empty = pd.DataFrame({"task": [], "worker": [], "label": []})
+    assert cz.GoldMajorityVote().fit_predict_proba(empty, pd.Series(dtype=float)).empty
+
+
+def test_zero_based_skill_equals_the_hand_reference(small):
+    n_iter, K = 45, 2
+    skills = pd.Series(1 / K + 1e-5, index=pd.unique(small["worker"]))
+    lr = 1.0
+    for it in range(1, n_iter + 1):
+        if it % 20 == 0:
+            lr *= 0.5
+        _, labels = hand_vote(small, skills)
+        skills = skills + lr * (hand_agreement(small, labels) - skills)
+    zbs = cz.ZeroBasedSkill(n_iter=n_iter).fit(small)
+    np.testing.assert_allclose(zbs.skills_[skills.index], skills, atol=1e-12)
+    _, labels = hand_vote(small, skills)
+    assert (zbs.predict(small)[labels.index] == labels).all()
+    start = cz.ZeroBasedSkill(n_iter=0).fit(small)  # n_iter=0: the starting skills
+    np.testing.assert_allclose(start.skills_, 1 / K + 1e-5)
+    assert set(start.predict(small).index) == set(small["task"])
+
+
+@pytest.fixture(scope="module")
+def binary_crowd():
+    from crowdzoo.data import simulate
+    from crowdzoo.models import DawidSkene as DawidSkeneModel
+
+    sim = simulate(DawidSkeneModel(confusion_prior=(6.0, 2.0)), n_tasks=120, n_workers=8,
+                   n_classes=2, answers_per_task=4, seed=5, class_names=["yes", "no"])
+    return sim.annotations.to_frame()
+
+
+def test_kos_and_mmsr_equal_crowdkit(binary_crowd):
+    ck = pytest.importorskip("crowdkit.aggregation")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kos = ck.KOS(n_iter=10).fit(binary_crowd).labels_
+        mmsr = ck.MMSR(n_iter=50).fit(binary_crowd)
+    ours = cz.KOS(n_iter=10).fit(binary_crowd).labels_
+    pd.testing.assert_series_equal(ours, kos, check_dtype=False, check_index_type=False)
+    got = cz.MMSR(n_iter=50).fit(binary_crowd)
+    pd.testing.assert_series_equal(got.skills_, mmsr.skills_, check_exact=False, atol=1e-10)
+    np.testing.assert_allclose(got.loss_history_, mmsr.loss_history_, atol=1e-10)
+    scores = got.fit_predict_score(binary_crowd)
+    assert scores is got.scores_ and (got.labels_ == scores.idxmax(axis=1)).all()
+    with pytest.raises(ValueError, match="binary"):
+        cz.KOS().fit(pd.DataFrame({"task": [1, 2, 3], "worker": [1, 1, 1],
+                                   "label": ["a", "b", "c"]}))
+    empty = cz.KOS().fit(pd.DataFrame([], columns=["task", "worker", "label"])).labels_
+    pd.testing.assert_series_equal(empty, pd.Series([], dtype="O", name="agg_label"))
