@@ -1089,6 +1089,12 @@ class GoldMajorityVote(_SkillVote):
         self.skills_ = _accuracy(data, true_labels)
         return self
 
+    def fit_predict(self, data: pd.DataFrame, true_labels) -> pd.Series:  # noqa: D102
+        return self.fit(data, true_labels).predict(data)
+
+    def fit_predict_proba(self, data: pd.DataFrame, true_labels) -> pd.DataFrame:  # noqa: D102
+        return self.fit(data, true_labels).predict_proba(data)
+
 
 class ZeroBasedSkill(_SkillVote):
     """Zero-Based Skill (Crowd-Kit's ``ZeroBasedSkill``): skills by a decaying-step update.
