@@ -18,6 +18,8 @@ import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
+
 RESULTS = Path(__file__).resolve().parent / "results" / "mace_parity.md"
 DATASETS = ("rte", "temp", "wsd", "product")
 
@@ -50,11 +52,19 @@ def main() -> None:  # noqa: D103
         t_cz = time.time() - t
         one_ck = ck.MACE(n_restarts=1).fit(df)
         one_cz = cz.MACE(n_restarts=1).fit(df)
+        # the same answers with workers and labels renamed so that first appearance = sorted
+        # order: Crowd-Kit's thetas_ M-step is then aligned (1 restart: the same start)
+        w, _ = pd.factorize(df["worker"])
+        lab, names = pd.factorize(df["label"])
+        back = {f"l{i}": v for i, v in enumerate(names)}
+        renamed = df.assign(worker=[f"w{i:05d}" for i in w], label=[f"l{i}" for i in lab])
+        fixed = ck.MACE(n_restarts=1).fit(renamed).labels_.map(back)
         zoo = crowdzoo.fit("mace", ann, use_gold=False).labels()
         zoo.index = zoo.index.astype(df["task"].dtype)
         rows.append((name, len(df), agree(ours.labels_, theirs.labels_),
-                     agree(one_cz.labels_, one_ck.labels_), agree(zoo, theirs.labels_),
-                     acc(theirs.labels_), acc(ours.labels_), acc(zoo), t_ck, t_cz))
+                     agree(one_cz.labels_, one_ck.labels_), agree(one_cz.labels_, fixed),
+                     agree(zoo, theirs.labels_), acc(theirs.labels_), acc(fixed),
+                     acc(ours.labels_), acc(zoo), t_ck, t_cz))
         print(rows[-1], flush=True)
     lines = [
         "# MACE against Crowd-Kit's MACE",
@@ -67,13 +77,18 @@ def main() -> None:  # noqa: D103
         "`crowdzoo.fit(\"mace\", ann)` (MAP by EM, Beta(2, 2) / Dirichlet(2) priors, gold "
         "not used).",
         "",
-        "| dataset | answers | labels = CK (defaults) | labels = CK (1 restart) | zoo mace = CK "
-        "| acc. CK | acc. crowdzoo MACE | acc. zoo mace | CK s | crowdzoo s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "\"CK aligned\": Crowd-Kit's MACE (1 restart) on the same answers with workers and labels "
+        "renamed so that their first appearance is their sorted order, where its M-step is "
+        "right.",
+        "",
+        "| dataset | answers | labels = CK (defaults) | = CK (1 restart) | = CK aligned "
+        "| zoo mace = CK | acc. CK | acc. CK aligned | acc. crowdzoo MACE | acc. zoo mace "
+        "| CK s | crowdzoo s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r[0]} | {r[1]:,} | {r[2]:.4f} | {r[3]:.4f} | {r[4]:.4f} | {r[5]:.4f} "
-                     f"| {r[6]:.4f} | {r[7]:.4f} | {r[8]:.2f} | {r[9]:.2f} |")
+        lines.append(f"| {r[0]} | {r[1]:,} | " + " | ".join(f"{v:.4f}" for v in r[2:10])
+                     + f" | {r[10]:.2f} | {r[11]:.2f} |")
     RESULTS.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
