@@ -150,7 +150,7 @@ def _cat(pieces, axis: int):
 
 
 def _take(a, lo: int, n: int, parallel: bool):
-    """Iterations ``lo..n`` of a chunk output (axis 0, or axis 1 under pmap)."""
+    """Return iterations ``lo..n`` of a chunk output (axis 0, or axis 1 under pmap)."""
     return a[:, lo:n] if parallel else a[lo:n]
 
 
