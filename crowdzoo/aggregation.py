@@ -1252,15 +1252,34 @@ class MMSR(_Estimator):
         self.tol = tol
         self.random_state = random_state
 
-    @staticmethod
-    def _trim(x: np.ndarray, F: int, a: float, n_tasks: int) -> np.ndarray:
-        y = np.sort(x)
-        y = y[y >= a] if np.sum(y < a) < F else y[F:]
-        m = len(y)
-        y = y[y <= a] if np.sum(y > a) < F else y[: m - F]
-        if len(y) == 1 and y[0] == 0:
-            y = np.array([1 / np.sqrt(n_tasks)])
-        return y
+    @classmethod
+    def _trimmed_means(cls, ratios, mask, current, F: int, n_tasks: int) -> np.ndarray:
+        """Return the trimmed mean of every column of ``ratios`` (where ``mask``), vectorized.
+
+        Column ``j`` drops its ``min(F, #below current[j])`` smallest and ``min(F, #above)``
+        largest values (for ``F < 0``: keeps its largest), as Crowd-Kit's
+        ``_remove_largest_and_smallest_F_value`` does one column at a time; a column left
+        empty keeps ``current[j]``, a column left with a single 0 gets ``1 / sqrt(T)``.
+        """
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vals = np.where(mask, ratios, np.nan)
+        n = mask.sum(0)
+        ordered = np.sort(vals, axis=0)  # NaN (unobserved) last
+        pos = np.arange(vals.shape[0])[:, None]
+        if F < 0:
+            keep = pos == n - 1
+        else:
+            below = np.minimum(np.sum(mask & (vals < current), 0), F)
+            above = np.minimum(np.sum(mask & (vals > current), 0), F)
+            keep = (pos >= below) & (pos < n - above)
+        count = keep.sum(0)
+        total = np.where(keep, ordered, 0.0).sum(0)
+        out = current.copy()
+        has = count > 0
+        out[has] = total[has] / count[has]
+        lone_zero = (count == 1) & (total == 0)
+        out[lone_zero] = 1 / np.sqrt(n_tasks)
+        return out
 
     @staticmethod
     def _signs(C: np.ndarray, s_abs: np.ndarray) -> np.ndarray:
@@ -1318,14 +1337,8 @@ class MMSR(_Estimator):
         self.loss_history_ = []
         for _ in range(self._n_iter()):
             u_prev, v_prev = u.copy(), v.copy()
-            for j in range(W):
-                y = self._trim((X[observed[:, j], j] / u[observed[:, j], 0]), F, v[j, 0], T)
-                if len(y):
-                    v[j, 0] = y.mean()
-            for i in range(W):
-                y = self._trim((X[i, observed[i, :]] / v[observed[i, :], 0]), F, u[i, 0], T)
-                if len(y):
-                    u[i, 0] = y.mean()
+            v[:, 0] = self._trimmed_means(X / u, observed, v[:, 0], F, T)
+            u[:, 0] = self._trimmed_means((X / v[:, 0]).T, observed.T, u[:, 0], F, T)
             loss = float(np.linalg.norm(u @ v.T - u_prev @ v_prev.T, ord="fro"))
             self.loss_history_.append(loss)
             if loss < self.tol:
