@@ -3,11 +3,18 @@
 >>> from crowdzoo.aggregation import DawidSkene      # was: from crowdkit.aggregation import ...
 >>> labels = DawidSkene(n_iter=100).fit_predict(df)  # doctest: +SKIP
 
-Each estimator takes the constructor parameters and defaults of Crowd-Kit 1.4, has its
-methods (``fit``, ``fit_predict``, ``fit_predict_proba``) and sets its fitted attributes
-(``labels_``, ``probas_``, ``priors_``, ``errors_``, ``skills_``, ``alphas_``, ``betas_``,
-``loss_history_``) with the same pandas types, index names, column names, dtypes and row
-order as Crowd-Kit. On top of that every estimator
+The ten classification estimators of Crowd-Kit 1.4: ``MajorityVote``, ``Wawa``,
+``ZeroBasedSkill``, ``GoldMajorityVote``, ``MMSR``, ``KOS`` (binary), ``OneCoinDawidSkene``,
+``DawidSkene``, ``GLAD`` and ``MACE``. Each takes Crowd-Kit's constructor parameters and
+defaults, has its methods (``fit``, ``fit_predict``, ``fit_predict_proba`` / ``predict`` /
+``predict_score`` where Crowd-Kit has them) and sets its fitted attributes (``labels_``,
+``probas_``, ``priors_``, ``errors_``, ``skills_``, ``alphas_``, ``betas_``,
+``loss_history_``, ``scores_``, ``spamming_``, ``thetas_``, ...) with the same pandas types,
+index names, column names, dtypes and row order as Crowd-Kit. The vote-based estimators
+(Wawa, ZeroBasedSkill, GoldMajorityVote, MMSR, KOS) and MACE are baselines written in NumPy
+(vectorized over answers; they are not generative models of the registry — the zoo's MACE
+model is ``crowdzoo.models.MACE``). On top of that the four EM estimators (MajorityVote,
+OneCoinDawidSkene, DawidSkene, GLAD)
 
 * keeps the underlying :class:`crowdzoo.Fit` as ``fit_`` (``est.fit_.to_arviz()``);
 * takes ``method="map" | "svi" | "nuts"`` (keyword only; ``seed``, ``fit_options`` too);
