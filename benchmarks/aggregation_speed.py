@@ -50,15 +50,17 @@ def crowdkit_timed(name, df, gold, limit: float):
     """Crowd-Kit's fit in a child process, stopped after ``limit`` seconds."""
     import multiprocessing as mp
 
-    queue = mp.Queue()
-    proc = mp.Process(target=_crowdkit_worker, args=(name, df, gold, queue))
+    ctx = mp.get_context("spawn")  # not fork: the parent holds JAX's threads
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_crowdkit_worker, args=(name, df, gold, queue))
     proc.start()
-    proc.join(limit)
-    if proc.is_alive():
+    try:
+        return queue.get(timeout=limit + 60)  # + the child's imports
+    except Exception:  # noqa: BLE001 - queue.Empty: over the limit
+        return None, f"> {limit:.0f}"
+    finally:
         proc.terminate()
         proc.join()
-        return None, f"> {limit:.0f}"
-    return queue.get()
 
 
 def timed(fn):
