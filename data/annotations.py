@@ -66,6 +66,8 @@ def _lookup(index: pd.Index, values: Any, key=label_key) -> np.ndarray:
 
 def _check_keys_unique(name: str, idx: pd.Index, key) -> None:
     """Refuse an index whose entries normalize to the same key (e.g. ``1`` and ``"1"``)."""
+    if key is id_key and _ids_are_keys(idx):
+        return  # distinct values are distinct keys (and ``_as_index`` checked distinct)
     keys = key_index(idx, key)
     if not keys.is_unique:
         dup = keys[keys.duplicated()].unique()
@@ -76,6 +78,21 @@ def _check_keys_unique(name: str, idx: pd.Index, key) -> None:
             f"{', numbers by value' if key is label_key else ', compared as strings'}): "
             f"{shown} are the same"
         )
+
+
+def _ids_are_keys(idx: pd.Index) -> bool:
+    """Whether an id index's values are their own keys, checked without Python objects.
+
+    True for integer indexes (distinct integers are distinct strings) and for string-typed
+    (e.g. Arrow-backed) indexes whose values are already stripped: the large-data readers
+    (:mod:`crowdzoo.data.columnar`) build those, and a 20-million-id index is not turned
+    into Python strings to be checked.
+    """
+    if pd.api.types.is_integer_dtype(idx.dtype) and not isinstance(idx.dtype, pd.CategoricalDtype):
+        return True
+    if isinstance(idx.dtype, pd.StringDtype):
+        return bool((idx.str.strip() == idx).all())
+    return False
 
 
 def _plain(series: pd.Series) -> pd.Series:
