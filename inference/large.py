@@ -47,7 +47,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["LargeFit", "dawid_skene_map", "partition_by_task", "sharded_dawid_skene_map"]
+__all__ = ["LargeFit", "dawid_skene_map", "partition_by_task", "process_blocks", "select_blocks",
+           "sharded_dawid_skene_map"]
 
 #: answers per chunk of the E- and M-step loops (the float temporaries are C x K)
 CHUNK = 1 << 21
@@ -103,7 +104,7 @@ def _slice(x, start, size):
     return jax.lax.dynamic_slice_in_dim(x, start, size)
 
 
-def _em_program(task, code, valid, *, n_tasks, n_workers, n_classes, n_total, conf_conc,
+def _em_program(task, code, valid, *, n_tasks, n_workers, n_classes, conf_conc,
                 cls_conc, eps, tol, param_tol, max_iter, axis):
     """Run the whole EM on one block of tasks (``axis``: the mesh axis to psum over, or None).
 
@@ -115,6 +116,8 @@ def _em_program(task, code, valid, *, n_tasks, n_workers, n_classes, n_total, co
 
     def psum(x):
         return x if axis is None else jax.lax.psum(x, axis)
+
+    n_total = psum(jnp.sum(task < T).astype(jnp.float32))  # real answers (not padding)
 
     def e_step(log_pi, log_conf):
         table = jnp.swapaxes(log_conf, -1, -2).reshape(W * K, K)  # [w K + y, k]
@@ -189,7 +192,7 @@ def _single(task, code, *, n_tasks, n_workers, n_classes, confusion_prior, class
             tol, param_tol, max_iter):
     conf_conc, cls_conc = _concentrations(n_classes, confusion_prior, class_prior)
     return _em_program(task, code, jnp.ones((n_tasks,), bool), n_tasks=n_tasks,
-                       n_workers=n_workers, n_classes=n_classes, n_total=task.shape[0],
+                       n_workers=n_workers, n_classes=n_classes,
                        conf_conc=conf_conc, cls_conc=cls_conc, eps=eps, tol=tol,
                        param_tol=param_tol, max_iter=max_iter, axis=None)
 
@@ -321,6 +324,21 @@ def partition_by_task(task, worker, label, n_tasks: int, n_classes: int,
     return Partition(out_t.ravel(), out_c.ravel(), valid.ravel(), task_start, ab, tb)
 
 
+def select_blocks(part: Partition, blocks) -> Partition:
+    """Keep the blocks ``blocks`` (e.g. those of this process's devices) of a partition."""
+    blocks = list(blocks)
+    a, t = part.answers_per_block, part.tasks_per_block
+    pick = np.asarray(blocks, dtype=np.int64)
+    return Partition(part.task.reshape(-1, a)[pick].ravel(), part.code.reshape(-1, a)[pick].ravel(),
+                     part.valid.reshape(-1, t)[pick].ravel(), part.task_start, a, t)
+
+
+def process_blocks(mesh=None) -> list[int]:
+    """Positions in the (1-d) mesh of this process's devices: the blocks it must supply."""
+    devices = list(np.asarray(mesh.devices).ravel()) if mesh is not None else jax.devices()
+    return [i for i, d in enumerate(devices) if d.process_index == jax.process_index()]
+
+
 def sharded_dawid_skene_map(part: Partition, n_workers: int, n_classes: int, *, mesh=None,
                             local: bool = False, confusion_prior=(3.0, 1.5), class_prior=2.0,
                             eps: float = 1e-10, tol: float = 1e-6, param_tol: float = 1e-5,
@@ -352,10 +370,6 @@ def sharded_dawid_skene_map(part: Partition, n_workers: int, n_classes: int, *, 
         mesh = Mesh(np.array(jax.devices()), ("tasks",))
     cp, clp = _prior_args(confusion_prior, class_prior)
     conf_conc, cls_conc = _concentrations(n_classes, cp, clp)
-    n_total = int((part.task < part.tasks_per_block).sum())
-    if local:
-        n_total = int(jax.experimental.multihost_utils.process_allgather(
-            np.asarray(n_total)).sum())
     sharded = NamedSharding(mesh, P("tasks"))
 
     def put(x):
@@ -365,7 +379,7 @@ def sharded_dawid_skene_map(part: Partition, n_workers: int, n_classes: int, *, 
 
     task, code, valid = put(part.task), put(part.code), put(part.valid)
     program = partial(_em_program, n_tasks=part.tasks_per_block, n_workers=n_workers,
-                      n_classes=n_classes, n_total=n_total, conf_conc=conf_conc,
+                      n_classes=n_classes, conf_conc=conf_conc,
                       cls_conc=cls_conc, eps=float(eps), tol=jnp.float32(tol),
                       param_tol=jnp.float32(param_tol), max_iter=int(max_iter), axis="tasks")
     fn = jax.jit(jax.shard_map(program, mesh=mesh, in_specs=(P("tasks"),) * 3,
@@ -377,3 +391,136 @@ def sharded_dawid_skene_map(part: Partition, n_workers: int, n_classes: int, *, 
     return (np.asarray(pi.addressable_data(0)), np.asarray(conf.addressable_data(0)), local_post,
             np.asarray(hist.addressable_data(0)), int(it.addressable_data(0)),
             bool(done.addressable_data(0)))
+
+
+# --- several hosts -------------------------------------------------------------------------
+def init_distributed(coordinator: str, num_processes: int, process_id: int) -> None:
+    """``jax.distributed.initialize`` (CPU collectives through gloo, so CPU hosts work too)."""
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
+                               process_id=process_id)
+
+
+def pad_partition(part: Partition, answers_per_block: int, tasks_per_block: int) -> Partition:
+    """Pad every block of ``part`` to the given sizes (all processes must agree on them)."""
+    a0, t0 = part.answers_per_block, part.tasks_per_block
+    s = part.task.size // a0
+    task = part.task.reshape(s, a0)
+    task = np.where(task >= t0, tasks_per_block, task)  # padding slots point past the end
+    out_t = np.full((s, answers_per_block), tasks_per_block, np.int32)
+    out_c = np.zeros((s, answers_per_block), np.int32)
+    valid = np.zeros((s, tasks_per_block), bool)
+    out_t[:, :a0] = task
+    out_c[:, :a0] = part.code.reshape(s, a0)
+    valid[:, :t0] = part.valid.reshape(s, t0)
+    return Partition(out_t.ravel(), out_c.ravel(), valid.ravel(), part.task_start,
+                     answers_per_block, tasks_per_block)
+
+
+def _allgather_max(values) -> np.ndarray:
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(np.asarray(values, np.int64))).reshape(
+        jax.process_count(), -1).max(axis=0)
+
+
+def fit_process_share(path: str, n_classes: int | None = None, *, task: str = "task",
+                      worker: str = "worker", label: str = "label", **options):
+    """Run the sharded Dawid-Skene MAP on this process's share of a parquet file.
+
+    Every process (host) calls this after :func:`init_distributed` with the same file (a path
+    every host can read). The answers must be integer-coded: integer task ids (any), worker
+    codes ``0..W-1`` and labels ``0..K-1`` (:func:`crowdzoo.data.read_parquet` and
+    :attr:`Annotations.task` etc. make them). Process ``i`` of ``P`` keeps the tasks with
+    ``task % P == i`` (read batch by batch: its memory is its share), splits them over its
+    own devices by :func:`partition_by_task`, and all processes agree on ``W``, ``K`` and the
+    block sizes before the one program runs over every device.
+
+    Returns
+    -------
+    task_ids : int64 (T_i,)
+        This process's tasks.
+    posterior : (T_i, K)
+        Their label posteriors.
+    pi, confusion, n_iter, converged
+        As in :func:`dawid_skene_map` (the same on every process).
+    """
+    import pyarrow.dataset as ds
+
+    n_proc, me = jax.process_count(), jax.process_index()
+    dataset = ds.dataset(path, format="parquet")
+    parts = {task: [], worker: [], label: []}
+    for batch in dataset.to_batches(columns=[task, worker, label]):
+        t = batch.column(task).to_numpy()
+        keep = (t % n_proc) == me
+        for c in parts:
+            parts[c].append(batch.column(c).to_numpy()[keep])
+    t_raw = np.concatenate(parts[task]).astype(np.int64)
+    w = np.concatenate(parts[worker]).astype(np.int32)
+    y = np.concatenate(parts[label]).astype(np.int32)
+    del parts
+    task_ids, t_local = np.unique(t_raw, return_inverse=True)
+    del t_raw
+    sizes = _allgather_max([int(w.max(initial=-1)) + 1, int(y.max(initial=-1)) + 1])
+    W, K = int(sizes[0]), int(n_classes or sizes[1])
+    devices = jax.devices()
+    mine = process_blocks()
+    part = partition_by_task(t_local.astype(np.int32), w, y, len(task_ids), K, len(mine))
+    a, t = _allgather_max([part.answers_per_block, part.tasks_per_block])
+    part = pad_partition(part, int(a), int(t))
+    from jax.sharding import Mesh
+
+    mesh = Mesh(np.array(devices), ("tasks",))
+    pi, conf, post, _, it, done = sharded_dawid_skene_map(part, W, K, mesh=mesh,
+                                                          local=n_proc > 1, **options)
+    post = post.reshape(len(mine), int(t), K)
+    rows = np.concatenate([post[s, : part.task_start[s + 1] - part.task_start[s]]
+                           for s in range(len(mine))])
+    return task_ids, rows, pi, conf, it, done
+
+
+def main(argv=None) -> int:
+    """One host's command of a multi-host run (see the README, "Many machines").
+
+    ::
+
+        python -m crowdzoo.inference.large ANSWERS.parquet --out DIR
+            --coordinator HOST0:PORT --num-processes P --process-id I
+
+    Process ``I`` writes ``DIR/task_posterior-0000I.parquet`` (its tasks: ``task`` and one
+    float32 column per class code); process 0 also writes ``DIR/confusion.npy`` and
+    ``DIR/pi.npy``.
+    """
+    import argparse
+    import os
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    p = argparse.ArgumentParser(prog="python -m crowdzoo.inference.large",
+                                description="Sharded Dawid-Skene MAP, one process per host")
+    p.add_argument("answers", help="parquet file (integer task ids, worker and label codes)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--coordinator", help="HOST:PORT of process 0 (omit for one process)")
+    p.add_argument("--num-processes", type=int, default=1)
+    p.add_argument("--process-id", type=int, default=0)
+    p.add_argument("--classes", type=int, help="number of classes K (default: max label + 1)")
+    args = p.parse_args(argv)
+    if args.num_processes > 1:
+        init_distributed(args.coordinator, args.num_processes, args.process_id)
+    task_ids, post, pi, conf, it, done = fit_process_share(args.answers, args.classes)
+    os.makedirs(args.out, exist_ok=True)
+    cols = {"task": pa.array(task_ids)}
+    cols.update({str(k): pa.array(post[:, k]) for k in range(post.shape[1])})
+    pq.write_table(pa.table(cols),
+                   os.path.join(args.out, f"task_posterior-{jax.process_index():05d}.parquet"))
+    if jax.process_index() == 0:
+        np.save(os.path.join(args.out, "confusion.npy"), conf)
+        np.save(os.path.join(args.out, "pi.npy"), pi)
+    print(f"process {jax.process_index()} of {jax.process_count()}: {len(task_ids):,} tasks, "
+          f"{it} iterations, converged: {done}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
