@@ -16,6 +16,7 @@ Dawid-Skene model and ``--method map`` takes this path:
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -126,25 +127,43 @@ def run_large_fit(holder: list, model, out, max_iter: int = 500) -> tuple[list, 
     ids are kept).
     """
     ann = holder.pop()
+    import jax
     import jax.numpy as jnp
     import pyarrow.parquet as pq
 
-    from crowdzoo.inference.large import _prior_args, _single, answer_codes
+    from crowdzoo.inference import large
 
     ids = (ann.task_ids, ann.worker_ids, ann.classes)
     T, W, K = ann.n_tasks, ann.n_workers, ann.n_classes
     gold = np.asarray(ann.gold) if ann.has_gold else None
     per_worker = np.bincount(ann.worker, minlength=W)
     start = time.perf_counter()
-    task = jnp.asarray(ann.task)
-    code = jnp.asarray(answer_codes(ann.worker, ann.label, K))
-    del ann
-    cp, clp = _prior_args(model.confusion_prior, model.class_prior)
-    out_ = _single(task, code, n_tasks=T, n_workers=W, n_classes=K, confusion_prior=cp,
-                   class_prior=clp, eps=float(model.eps), tol=jnp.float32(1e-6),
-                   param_tol=jnp.float32(1e-5), max_iter=int(max_iter))
-    pi, conf, post, hist, it, done = (np.asarray(x) for x in out_)
-    del task, code, out_
+    cp, clp = large._prior_args(model.confusion_prior, model.class_prior)
+    opts = {"confusion_prior": cp, "class_prior": clp, "eps": float(model.eps),
+            "max_iter": int(max_iter)}
+    n_dev = min(len(jax.local_devices()), os.cpu_count() or 1, max(1, T))
+    if n_dev > 1:  # one block of tasks per core (crowdzoo.setup exposes the cores as devices)
+        from jax.sharding import Mesh
+
+        part = large.partition_by_task(ann.task, ann.worker, ann.label, T, K, n_dev)
+        del ann
+        mesh = Mesh(np.array(jax.local_devices()[:n_dev]), ("tasks",))
+        tb, bounds = part.tasks_per_block, part.task_start
+        pi, conf, slots, hist, it, done = large.sharded_dawid_skene_map(
+            [part], W, K, mesh=mesh, **opts)
+        del part
+        slots = slots.reshape(n_dev, tb, K)
+        post = np.concatenate([slots[s, : bounds[s + 1] - bounds[s]] for s in range(n_dev)])
+        del slots
+    else:
+        task = jnp.asarray(ann.task)
+        code = jnp.asarray(large.answer_codes(ann.worker, ann.label, K))
+        del ann
+        out_ = large._single(task, code, n_tasks=T, n_workers=W, n_classes=K,
+                             tol=jnp.float32(1e-6), param_tol=jnp.float32(1e-5), **opts)
+        del task, code
+        pi, conf, post, hist, it, done = (np.asarray(x) for x in out_)
+        del out_
     elapsed = time.perf_counter() - start
     n_iter, converged = int(it), bool(done)
     lp = float(hist[n_iter - 1]) if n_iter else float("nan")

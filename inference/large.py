@@ -299,7 +299,7 @@ def partition_by_task(task, worker, label, n_tasks: int, n_classes: int,
     Tasks are cut at the quantiles of the cumulative answer count, so each block owns whole
     tasks (and every answer of them); blocks are padded to the largest block.
     """
-    task = np.asarray(task, dtype=np.int64)
+    task = np.asarray(task)
     per_task = np.bincount(task, minlength=n_tasks)
     cum = np.concatenate([[0], np.cumsum(per_task)])
     targets = np.linspace(0, cum[-1], n_blocks + 1)
@@ -318,7 +318,7 @@ def partition_by_task(task, worker, label, n_tasks: int, n_classes: int,
     valid = np.zeros((n_blocks, tb), dtype=bool)
     for s in range(n_blocks):
         a0, a1 = cum[task_start[s]], cum[task_start[s + 1]]
-        out_t[s, : a1 - a0] = t_sorted[a0:a1] - task_start[s]
+        out_t[s, : a1 - a0] = t_sorted[a0:a1] - np.int32(task_start[s])
         out_c[s, : a1 - a0] = c_sorted[a0:a1]
         valid[s, : sizes_t[s]] = True
     return Partition(out_t.ravel(), out_c.ravel(), valid.ravel(), task_start, ab, tb)
@@ -347,8 +347,9 @@ def sharded_dawid_skene_map(part: Partition, n_workers: int, n_classes: int, *, 
 
     Parameters
     ----------
-    part : Partition
-        From :func:`partition_by_task` with ``n_blocks`` = number of devices. With
+    part : Partition or [Partition]
+        From :func:`partition_by_task` with ``n_blocks`` = number of devices (in a one-element
+        list: the list is emptied and the host arrays freed once on the devices). With
         ``local=True`` (several processes) it holds only this process's blocks, in the order
         of its devices in the mesh (``jax.make_array_from_process_local_data``).
     mesh : jax.sharding.Mesh, optional
@@ -377,7 +378,12 @@ def sharded_dawid_skene_map(part: Partition, n_workers: int, n_classes: int, *, 
             return jax.make_array_from_process_local_data(sharded, x)
         return jax.device_put(x, sharded)
 
-    task, code, valid = put(part.task), put(part.code), put(part.valid)
+    if isinstance(part, list):  # a holder: drop the host copy once it is on the devices
+        part = part.pop()
+        task, code, valid = put(part.task), put(part.code), put(part.valid)
+        part = part._replace(task=None, code=None, valid=None)
+    else:
+        task, code, valid = put(part.task), put(part.code), put(part.valid)
     program = partial(_em_program, n_tasks=part.tasks_per_block, n_workers=n_workers,
                       n_classes=n_classes, conf_conc=conf_conc,
                       cls_conc=cls_conc, eps=float(eps), tol=jnp.float32(tol),
