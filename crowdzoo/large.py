@@ -128,7 +128,6 @@ def run_large_fit(holder: list, model, out, max_iter: int = 500) -> tuple[list, 
     """
     ann = holder.pop()
     import jax
-    import jax.numpy as jnp
     import pyarrow.parquet as pq
 
     from crowdzoo.inference import large
@@ -142,28 +141,19 @@ def run_large_fit(holder: list, model, out, max_iter: int = 500) -> tuple[list, 
     opts = {"confusion_prior": cp, "class_prior": clp, "eps": float(model.eps),
             "max_iter": int(max_iter)}
     n_dev = min(len(jax.local_devices()), os.cpu_count() or 1, max(1, T))
-    if n_dev > 1:  # one block of tasks per core (crowdzoo.setup exposes the cores as devices)
-        from jax.sharding import Mesh
+    from jax.sharding import Mesh
 
-        part = large.partition_by_task(ann.task, ann.worker, ann.label, T, K, n_dev)
-        del ann
-        mesh = Mesh(np.array(jax.local_devices()[:n_dev]), ("tasks",))
-        tb, bounds = part.tasks_per_block, part.task_start
-        pi, conf, slots, hist, it, done = large.sharded_dawid_skene_map(
-            [part], W, K, mesh=mesh, **opts)
-        del part
-        slots = slots.reshape(n_dev, tb, K)
-        post = np.concatenate([slots[s, : bounds[s + 1] - bounds[s]] for s in range(n_dev)])
-        del slots
-    else:
-        task = jnp.asarray(ann.task)
-        code = jnp.asarray(large.answer_codes(ann.worker, ann.label, K))
-        del ann
-        out_ = large._single(task, code, n_tasks=T, n_workers=W, n_classes=K,
-                             tol=jnp.float32(1e-6), param_tol=jnp.float32(1e-5), **opts)
-        del task, code
-        pi, conf, post, hist, it, done = (np.asarray(x) for x in out_)
-        del out_
+    # one set of task blocks per core (crowdzoo.setup exposes the cores as CPU devices)
+    n_blocks = n_dev * large.blocks_for(ann.n_answers, n_dev)
+    held = [large.partition_by_task(ann.task, ann.worker, ann.label, T, K, n_blocks)]
+    del ann
+    mesh = Mesh(np.array(jax.local_devices()[:n_dev]), ("tasks",))
+    shape = held[0]._replace(task=None, code=None, valid=None)
+    # the holder is emptied (and the host blocks freed) once they are on the devices
+    pi, conf, slots, hist, it, done = large.sharded_dawid_skene_map(
+        held, W, K, mesh=mesh, **opts)
+    post = large.unblock(slots, shape)
+    del slots
     elapsed = time.perf_counter() - start
     n_iter, converged = int(it), bool(done)
     lp = float(hist[n_iter - 1]) if n_iter else float("nan")

@@ -16,6 +16,7 @@ message names the offending rows, ids or labels (the first five and the count).
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -116,6 +117,24 @@ def _mixed(names: list) -> bool:
     return len({type(_py(v)) for v in names}) > 1
 
 
+#: set (only) by :func:`_adopting`: take int32 code arrays over instead of copying them
+_ADOPT = threading.local()
+
+
+class _adopting:  # noqa: N801  (a context manager used like a function)
+    """Let Annotations built inside take over fresh int32 code arrays instead of copying.
+
+    For the large-data readers, which hold no other reference to them: 12 bytes per answer
+    less at the peak.
+    """
+
+    def __enter__(self):
+        _ADOPT.on = True
+
+    def __exit__(self, *exc):
+        _ADOPT.on = False
+
+
 def _int_codes(name: str, values: Any, ndim: int = 1) -> np.ndarray:
     """Copy ``values`` to a fresh int32 array, refusing non-integer input."""
     arr = np.asarray(values)
@@ -123,6 +142,9 @@ def _int_codes(name: str, values: Any, ndim: int = 1) -> np.ndarray:
         raise AnnotationsError(f"{name} must be a {ndim}-d array, got shape {arr.shape}")
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
         raise AnnotationsError(f"{name} must hold integer codes, got dtype {arr.dtype}")
+    if (getattr(_ADOPT, "on", False) and isinstance(values, np.ndarray)
+            and values.dtype == np.int32 and values.flags.owndata and values.flags.writeable):
+        return values
     return np.array(arr, dtype=np.int32, copy=True)
 
 

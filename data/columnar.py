@@ -250,9 +250,14 @@ def _from_columns(get_column, n_rows: int, task: str, worker: str, label: str,
     del l_codes
     t_codes, t_names, _ = coded.pop(task)
     w_codes, w_names, _ = coded.pop(worker)
-    ann = Annotations(task=t_codes, worker=w_codes, label=label_codes, task_ids=t_names,
-                      worker_ids=w_names, classes=class_idx,
-                      n_dropped=0 if keep is None else int((~keep).sum()))
+    from .annotations import _adopting
+
+    with _adopting():  # the codes are ours alone: no second copy of them
+        ann = Annotations(task=t_codes, worker=w_codes, label=label_codes, task_ids=t_names,
+                          worker_ids=w_names, classes=class_idx,
+                          n_dropped=0 if keep is None else int((~keep).sum()))
+    del t_codes, w_codes, label_codes
+    pa.default_memory_pool().release_unused()  # hand the Arrow buffers back to the system
     if gold is not None:
         ann = ann.with_gold(gold)
     return ann

@@ -89,67 +89,58 @@ def _concentrations(n_classes, confusion_prior, class_prior):
     return conf, cls
 
 
-def _loop(n_answers: int, body, init):
-    """Run ``body(start, size, acc)`` over chunks of the answers (static sizes)."""
-    size = min(n_answers, CHUNK)
-    n_full = n_answers // size
-    acc = jax.lax.fori_loop(0, n_full, lambda i, a: body(i * size, size, a), init)
-    rest = n_answers - n_full * size
-    if rest:
-        acc = body(n_full * size, rest, acc)
-    return acc
+def _em_program(task, code, valid, *, n_workers, n_classes, conf_conc, cls_conc, eps, tol,
+                param_tol, max_iter, axis):
+    """Run the whole EM over blocks of tasks (``axis``: the mesh axis to psum over, or None).
 
-
-def _slice(x, start, size):
-    return jax.lax.dynamic_slice_in_dim(x, start, size)
-
-
-def _em_program(task, code, valid, *, n_tasks, n_workers, n_classes, conf_conc,
-                cls_conc, eps, tol, param_tol, max_iter, axis):
-    """Run the whole EM on one block of tasks (``axis``: the mesh axis to psum over, or None).
-
-    ``task`` are block-local task codes (``n_tasks`` = the block's task slots; padding
-    answers carry ``task == n_tasks`` and are dropped), ``valid`` marks real task slots.
+    ``task`` / ``code`` are ``(B, A)``: ``B`` blocks of whole tasks, ``A`` answer slots each
+    (block-local task codes; padding slots carry ``task == T_b`` and are dropped);
+    ``valid`` ``(B, T_b)`` marks real task slots. One EM iteration is one pass over the
+    blocks (a ``fori_loop``): each block's logits, responsibilities and log likelihood live
+    only while its statistics are added up, so no per-task array of the whole crowd exists
+    until the final posterior is written.
     """
-    K, W, T = n_classes, n_workers, n_tasks
-    N = task.shape[0]
+    K, W = n_classes, n_workers
+    n_blocks, tb = valid.shape
 
     def psum(x):
         return x if axis is None else jax.lax.psum(x, axis)
 
-    n_total = psum(jnp.sum(task < T).astype(jnp.float32))  # real answers (not padding)
+    n_total = psum(jnp.sum(task < tb).astype(jnp.float32))  # real answers (not padding)
 
-    def e_step(log_pi, log_conf):
-        table = jnp.swapaxes(log_conf, -1, -2).reshape(W * K, K)  # [w K + y, k]
+    def block_logits(b, table, log_pi):
+        # the barrier keeps XLA from fusing the gather into the scatter: on CPU the fused
+        # loop is ~2x slower than a gather, then a scatter of rows
+        rows = jax.lax.optimization_barrier(table[code[b]])
+        return log_pi + jnp.zeros((tb, K), jnp.float32).at[task[b]].add(rows, mode="drop")
 
-        def body(start, size, acc):
-            t, c = _slice(task, start, size), _slice(code, start, size)
-            # the barrier keeps XLA from fusing the gather into the scatter: on CPU the fused
-            # loop is ~2x slower than a gather, then a scatter of rows
-            rows = jax.lax.optimization_barrier(table[c])
-            return acc.at[t].add(rows, mode="drop")
+    def block_votes(b):
+        votes = jnp.zeros((tb, K), jnp.float32).at[task[b], code[b] % K].add(1.0, mode="drop")
+        return jnp.log(votes + 1e-6)  # soft majority vote, as logits
 
-        summed = _loop(N, body, jnp.zeros((T, K), jnp.float32))
-        logits = log_pi + summed
-        per_task = jax.nn.logsumexp(logits, axis=-1)
-        loglik = psum(jnp.sum(jnp.where(valid, per_task, 0.0)))
-        return logits, loglik
+    def sweep(logits_of):
+        """Sum the M-step statistics and the log likelihood over every block."""
 
-    def counts_of(resp):
-        def body(start, size, acc):
-            t, c = _slice(task, start, size), _slice(code, start, size)
-            rows = jax.lax.optimization_barrier(resp.at[t].get(mode="fill", fill_value=0.0))
-            return acc.at[c].add(rows)
+        def body(b, acc):
+            counts, cls, ll = acc
+            logits = logits_of(b)
+            per_task = jax.nn.logsumexp(logits, axis=-1)
+            v = valid[b]
+            resp = jnp.where(v[:, None], jnp.exp(logits - per_task[:, None]), 0.0)
+            rows = jax.lax.optimization_barrier(
+                resp.at[task[b]].get(mode="fill", fill_value=0.0))
+            return (counts.at[code[b]].add(rows), cls + resp.sum(0),
+                    ll + jnp.sum(jnp.where(v, per_task, 0.0)))
 
-        local = _loop(N, body, jnp.zeros((W * K, K), jnp.float32))
-        counts = jnp.swapaxes(psum(local).reshape(W, K, K), -1, -2)  # [w, k, y]
-        cls = psum(jnp.sum(jnp.where(valid[:, None], resp, 0.0), axis=0))
-        return counts, cls
+        zero = (jnp.zeros((W * K, K), jnp.float32), jnp.zeros((K,), jnp.float32),
+                jnp.zeros((), jnp.float32))
+        counts, cls, ll = jax.lax.fori_loop(0, n_blocks, body, zero)
+        counts = jnp.swapaxes(psum(counts).reshape(W, K, K), -1, -2)  # [w, k, y]
+        return counts, psum(cls), psum(ll)
 
-    def m_step(resp):
+    def m_step(counts, cls):
         from crowdzoo.models.dawid_skene import dirichlet_map
 
-        counts, cls = counts_of(resp)
         return dirichlet_map(cls, cls_conc, eps), dirichlet_map(counts, conf_conc, eps)
 
     def log_prior(pi, conf):
@@ -157,22 +148,21 @@ def _em_program(task, code, valid, *, n_tasks, n_workers, n_classes, conf_conc,
         return (jnp.sum((cls_conc - 1.0) * jnp.log(pi))
                 + jnp.sum((conf_conc - 1.0) * jnp.log(conf)))
 
-    # start: soft majority vote (ties split evenly), then one M-step
-    def vote(start, size, acc):
-        t, c = _slice(task, start, size), _slice(code, start, size)
-        return acc.at[t, c % K].add(1.0, mode="drop")
+    def table_of(conf):
+        return jnp.swapaxes(jnp.log(conf), -1, -2).reshape(W * K, K)  # [w K + y, k]
 
-    votes = _loop(N, vote, jnp.zeros((T, K), jnp.float32)) + 1e-6
-    pi0, conf0 = m_step(votes / votes.sum(-1, keepdims=True))
+    counts0, cls0, _ = sweep(block_votes)
+    pi0, conf0 = m_step(counts0, cls0)
 
     def cond(carry):
         return (carry[2] < max_iter) & ~carry[5]
 
     def body(carry):
         pi, conf, it, prev, hist, _ = carry
-        logits, loglik = e_step(jnp.log(pi), jnp.log(conf))
-        lp = loglik + log_prior(pi, conf)
-        new_pi, new_conf = m_step(jax.nn.softmax(logits, axis=-1))
+        table, log_pi = table_of(conf), jnp.log(pi)
+        counts, cls, ll = sweep(lambda b: block_logits(b, table, log_pi))
+        lp = ll + log_prior(pi, conf)
+        new_pi, new_conf = m_step(counts, cls)
         change = jnp.maximum(jnp.max(jnp.abs(new_pi - pi)), jnp.max(jnp.abs(new_conf - conf)))
         done = (jnp.abs(lp - prev) / n_total < tol) & (change < param_tol)
         pi = jnp.where(done, pi, new_pi)
@@ -182,19 +172,32 @@ def _em_program(task, code, valid, *, n_tasks, n_workers, n_classes, conf_conc,
     carry = (pi0, conf0, jnp.asarray(0), jnp.asarray(-jnp.inf, jnp.float32),
              jnp.full((max_iter,), jnp.nan, jnp.float32), jnp.asarray(False))
     pi, conf, it, _, hist, done = jax.lax.while_loop(cond, body, carry)
-    logits, _ = e_step(jnp.log(pi), jnp.log(conf))
-    return pi, conf, jax.nn.softmax(logits, axis=-1), hist, it, done
+    table, log_pi = table_of(conf), jnp.log(pi)
+    post = jax.lax.map(lambda b: jax.nn.softmax(block_logits(b, table, log_pi), axis=-1),
+                       jnp.arange(n_blocks))
+    return pi, conf, post, hist, it, done
 
 
-@partial(jax.jit, static_argnames=("n_tasks", "n_workers", "n_classes", "max_iter", "eps",
+@partial(jax.jit, static_argnames=("n_workers", "n_classes", "max_iter", "eps",
                                    "confusion_prior", "class_prior"))
-def _single(task, code, *, n_tasks, n_workers, n_classes, confusion_prior, class_prior, eps,
+def _single(task, code, valid, *, n_workers, n_classes, confusion_prior, class_prior, eps,
             tol, param_tol, max_iter):
     conf_conc, cls_conc = _concentrations(n_classes, confusion_prior, class_prior)
-    return _em_program(task, code, jnp.ones((n_tasks,), bool), n_tasks=n_tasks,
-                       n_workers=n_workers, n_classes=n_classes,
+    return _em_program(task, code, valid, n_workers=n_workers, n_classes=n_classes,
                        conf_conc=conf_conc, cls_conc=cls_conc, eps=eps, tol=tol,
                        param_tol=param_tol, max_iter=max_iter, axis=None)
+
+
+def blocks_for(n_answers: int, n_devices: int = 1) -> int:
+    """Blocks per device so that one block holds about :data:`CHUNK` answers."""
+    return max(1, -(-int(n_answers) // (CHUNK * n_devices)))
+
+
+def unblock(post: np.ndarray, part: Partition) -> np.ndarray:
+    """Gather the ``(T, K)`` posterior in task order from the ``(B, T_b, K)`` block slots."""
+    post = np.asarray(post).reshape(-1, part.tasks_per_block, post.shape[-1])
+    sizes = np.diff(part.task_start)
+    return np.concatenate([post[b, : sizes[b]] for b in range(len(sizes))])
 
 
 def _check(task, worker, label, n_tasks, n_workers, n_classes):
@@ -234,7 +237,7 @@ def dawid_skene_map(task, worker, label, n_tasks: int, n_workers: int, n_classes
                     confusion_prior=(3.0, 1.5), class_prior=2.0, eps: float = 1e-10,
                     tol: float = 1e-6, param_tol: float = 1e-5, max_iter: int = 500
                     ) -> LargeFit:
-    """Dawid-Skene MAP by EM on integer codes, memory ~12 bytes per answer plus ``(T, K)``.
+    """Dawid-Skene MAP by EM on integer codes: ~8 bytes per answer, streamed over task blocks.
 
     Parameters
     ----------
@@ -254,15 +257,15 @@ def dawid_skene_map(task, worker, label, n_tasks: int, n_workers: int, n_classes
     """
     _check(task, worker, label, n_tasks, n_workers, n_classes)
     cp, clp = _prior_args(confusion_prior, class_prior)
-    code = answer_codes(worker, label, n_classes)
-    task = jnp.asarray(np.asarray(task, dtype=np.int32))
-    code = jnp.asarray(code)
-    out = _single(task, code, n_tasks=int(n_tasks), n_workers=int(n_workers),
+    part = partition_by_task(task, worker, label, n_tasks, n_classes,
+                             blocks_for(np.asarray(task).size))
+    B = part.valid.size // part.tasks_per_block
+    out = _single(jnp.asarray(part.task.reshape(B, -1)), jnp.asarray(part.code.reshape(B, -1)),
+                  jnp.asarray(part.valid.reshape(B, -1)), n_workers=int(n_workers),
                   n_classes=int(n_classes), confusion_prior=cp, class_prior=clp, eps=float(eps),
                   tol=jnp.float32(tol), param_tol=jnp.float32(param_tol), max_iter=int(max_iter))
-    del task, code
     pi, conf, post, hist, it, done = jax.device_get(out)
-    return LargeFit(pi, conf, post, hist, int(it), bool(done))
+    return LargeFit(pi, conf, unblock(post, part), hist, int(it), bool(done))
 
 
 # --- sharding ------------------------------------------------------------------------------
@@ -309,17 +312,22 @@ def partition_by_task(task, worker, label, n_tasks: int, n_classes: int,
     sizes_t = np.diff(task_start)
     sizes_a = cum[task_start[1:]] - cum[task_start[:-1]]
     tb, ab = max(int(sizes_t.max()), 1), max(int(sizes_a.max()), 1)
-    order = np.argsort(task, kind="stable") if np.any(np.diff(task) < 0) else None
-    code = answer_codes(worker, label, n_classes)
-    t_sorted = task if order is None else task[order]
-    c_sorted = code if order is None else code[order]
+    step = 1 << 24  # sortedness checked in slices: no N-sized temporaries
+    last = max(task.size - 1, 0)
+    unsorted = any(np.any(task[i + 1:min(i + step, last) + 1] < task[i:min(i + step, last)])
+                   for i in range(0, last, step))
+    order = np.argsort(task, kind="stable") if unsorted else None
     out_t = np.full((n_blocks, ab), tb, dtype=np.int32)
     out_c = np.zeros((n_blocks, ab), dtype=np.int32)
     valid = np.zeros((n_blocks, tb), dtype=bool)
+    worker, label = np.asarray(worker), np.asarray(label)
     for s in range(n_blocks):
         a0, a1 = cum[task_start[s]], cum[task_start[s + 1]]
-        out_t[s, : a1 - a0] = t_sorted[a0:a1] - np.int32(task_start[s])
-        out_c[s, : a1 - a0] = c_sorted[a0:a1]
+        for i in range(a0, a1, step):  # slice by slice: the codes are built in place
+            j = min(a1, i + step)
+            pick = slice(i, j) if order is None else order[i:j]
+            out_t[s, i - a0:j - a0] = task[pick] - np.int32(task_start[s])
+            out_c[s, i - a0:j - a0] = answer_codes(worker[pick], label[pick], n_classes)
         valid[s, : sizes_t[s]] = True
     return Partition(out_t.ravel(), out_c.ravel(), valid.ravel(), task_start, ab, tb)
 
@@ -378,14 +386,18 @@ def sharded_dawid_skene_map(part: Partition, n_workers: int, n_classes: int, *, 
             return jax.make_array_from_process_local_data(sharded, x)
         return jax.device_put(x, sharded)
 
+    def blocks(p):
+        a, t = p.answers_per_block, p.tasks_per_block
+        return (put(p.task.reshape(-1, a)), put(p.code.reshape(-1, a)),
+                put(p.valid.reshape(-1, t)))
+
     if isinstance(part, list):  # a holder: drop the host copy once it is on the devices
         part = part.pop()
-        task, code, valid = put(part.task), put(part.code), put(part.valid)
+        task, code, valid = blocks(part)
         part = part._replace(task=None, code=None, valid=None)
     else:
-        task, code, valid = put(part.task), put(part.code), put(part.valid)
-    program = partial(_em_program, n_tasks=part.tasks_per_block, n_workers=n_workers,
-                      n_classes=n_classes, conf_conc=conf_conc,
+        task, code, valid = blocks(part)
+    program = partial(_em_program, n_workers=n_workers, n_classes=n_classes, conf_conc=conf_conc,
                       cls_conc=cls_conc, eps=float(eps), tol=jnp.float32(tol),
                       param_tol=jnp.float32(param_tol), max_iter=int(max_iter), axis="tasks")
     fn = jax.jit(jax.shard_map(program, mesh=mesh, in_specs=(P("tasks"),) * 3,
@@ -393,7 +405,7 @@ def sharded_dawid_skene_map(part: Partition, n_workers: int, n_classes: int, *, 
                                check_vma=False))
     pi, conf, post, hist, it, done = fn(task, code, valid)
     local_post = np.concatenate([np.asarray(s.data) for s in sorted(
-        post.addressable_shards, key=lambda s: s.index[0].start or 0)])
+        post.addressable_shards, key=lambda s: s.index[0].start or 0)]).reshape(-1, n_classes)
     return (np.asarray(pi.addressable_data(0)), np.asarray(conf.addressable_data(0)), local_post,
             np.asarray(hist.addressable_data(0)), int(it.addressable_data(0)),
             bool(done.addressable_data(0)))
@@ -471,7 +483,8 @@ def fit_process_share(path: str, n_classes: int | None = None, *, task: str = "t
     W, K = int(sizes[0]), int(n_classes or sizes[1])
     devices = jax.devices()
     mine = process_blocks()
-    part = partition_by_task(t_local.astype(np.int32), w, y, len(task_ids), K, len(mine))
+    bpd = int(_allgather_max([blocks_for(t_local.size, len(mine))])[0])
+    part = partition_by_task(t_local.astype(np.int32), w, y, len(task_ids), K, len(mine) * bpd)
     a, t = _allgather_max([part.answers_per_block, part.tasks_per_block])
     part = pad_partition(part, int(a), int(t))
     from jax.sharding import Mesh
@@ -479,9 +492,7 @@ def fit_process_share(path: str, n_classes: int | None = None, *, task: str = "t
     mesh = Mesh(np.array(devices), ("tasks",))
     pi, conf, post, _, it, done = sharded_dawid_skene_map(part, W, K, mesh=mesh,
                                                           local=n_proc > 1, **options)
-    post = post.reshape(len(mine), int(t), K)
-    rows = np.concatenate([post[s, : part.task_start[s + 1] - part.task_start[s]]
-                           for s in range(len(mine))])
+    rows = unblock(post, part)
     return task_ids, rows, pi, conf, it, done
 
 

@@ -191,3 +191,46 @@ def test_two_processes_match_one(crowd, tmp_path):
                       for i in range(2)]).set_index("task").sort_index()
     assert len(post) == T and post.index.tolist() == list(range(T))
     np.testing.assert_allclose(post.to_numpy(), single.posterior, atol=1e-5)
+
+
+# --- minibatch SVI over tasks -------------------------------------------------------------
+def _minibatch_parts(crowd, batch):
+    import jax.numpy as jnp
+    from crowdzoo.inference.minibatch import minibatch_model, task_layout
+    from crowdzoo.models.core import crowd_data
+
+    design = crowd_data(crowd, use_gold=False)
+    layout = task_layout(crowd.task, crowd.worker, crowd.label, T)
+    return design, minibatch_model(DawidSkene(), layout, design, batch), jnp
+
+
+def test_minibatch_program_is_the_exact_marginal(crowd, reference):
+    """Full batch: the model's own log joint; a batch: T/B x the batch's exact per-task terms."""
+    from numpyro import handlers
+    from numpyro.infer.util import log_density
+
+    params = {k: np.asarray(v) for k, v in reference.params.items()}
+    design, program, jnp = _minibatch_parts(crowd, T)
+    full, _ = log_density(DawidSkene(), (design,), {}, params)
+    mini, _ = log_density(program, (), {}, params)
+    np.testing.assert_allclose(float(mini), float(full), rtol=1e-5)
+
+    B = 40
+    design, program, jnp = _minibatch_parts(crowd, B)
+    with handlers.seed(rng_seed=1):
+        tr = handlers.trace(handlers.substitute(program, params)).get_trace()
+    idx = np.asarray(tr["task"]["value"])
+    assert idx.shape == (B,) and len(set(idx.tolist())) == B
+    per_task = np.asarray(DawidSkene().log_likelihood(
+        {k: jnp.asarray(v) for k, v in params.items()}, design).per_task)
+    site = tr["answers"]
+    got = float(site["scale"]) * float(np.sum(site["fn"].log_prob(site["value"])))
+    np.testing.assert_allclose(got, T / B * per_task[idx].sum(), rtol=1e-5)
+
+
+def test_minibatch_refuses_per_task_parameters(crowd):
+    from crowdzoo.inference.minibatch import check_minibatch_model
+
+    with pytest.raises(ValueError, match="per-task parameters"):
+        check_minibatch_model(crowdzoo.get_model("glad"))
+    check_minibatch_model(crowdzoo.get_model("one_coin"))
