@@ -70,20 +70,22 @@ def main() -> None:
 
     rows = []
     for name, batch in (("minibatch", args.batch), ("full batch", T)):
-        program = minibatch_model(model, layout, design, batch)
+        program = minibatch_model(model, batch)
         guide = AutoNormal(program, init_loc_fn=init_to_median(), init_scale=0.05)
         svi = SVI(program, guide, optax.adam(args.lr), Trace_ELBO())
         every = args.every if batch < T else max(1, args.every // 20)
 
         @jax.jit
-        def advance(state, every=every, svi=svi):
-            return jax.lax.scan(lambda s, _: svi.update(s), state, None, length=every)
+        def advance(state, layout, design, every=every, svi=svi):
+            return jax.lax.scan(lambda s, _: svi.update(s, layout, design), state, None,
+                                length=every)
 
         clock = time.perf_counter()
-        state = svi.init(jax.random.PRNGKey(0))
+        state = svi.init(jax.random.PRNGKey(0), layout, design)
+        print(f"{name}: init {time.perf_counter() - clock:.1f} s", flush=True)
         spent, steps, acc = 0.0, 0, 0.0
         while True:
-            state, _ = advance(state)
+            state, _ = advance(state, layout, design)
             jax.block_until_ready(state)
             spent += time.perf_counter() - clock
             steps += every

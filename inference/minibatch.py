@@ -3,7 +3,8 @@
 For a model whose per-task quantities are all summed out (the true label ``z_t``: Dawid-Skene,
 one-coin, MACE, ...), the log joint is ``log p(theta) + sum_t log p(y_t | theta)`` with
 ``log p(y_t | theta) = logsumexp_k [log p(z_t = k) + sum_{n in t} log p(y_n | z_t = k)]``
-exact per task. A minibatch of ``B`` tasks drawn uniformly gives the unbiased estimate
+exact per task. A minibatch of ``B`` tasks drawn uniformly (with replacement) gives the unbiased
+estimate
 ``log p(theta) + (T / B) sum_{t in batch} log p(y_t | theta)``; NumPyro's
 ``plate("task", T, subsample_size=B)`` draws the batch and applies the ``T / B`` scale
 (Hoffman et al. 2013, stochastic variational inference). Each step costs ``B`` tasks' answers
@@ -76,25 +77,36 @@ def check_minibatch_model(model) -> None:
             "(Dawid-Skene, one-coin, MACE, ...)")
 
 
-def minibatch_model(model, layout: TaskLayout, design, batch_size: int):
+def minibatch_model(model, batch_size: int):
     """Build the NumPyro program of ``model`` with the task likelihood on a subsampled plate.
 
-    ``design`` is the full :class:`~crowdzoo.models.core.CrowdData` (its sizes give the
-    parameters' shapes); each call draws ``batch_size`` tasks.
+    The program is called as ``program(layout, design)``: ``layout`` from
+    :func:`task_layout`, ``design`` the full :class:`~crowdzoo.models.core.CrowdData` (its
+    sizes give the parameters' shapes). Pass them as arguments (``svi.update(state, layout,
+    design)``), not as closure constants: XLA folds captured arrays into the program, and
+    compiling a crowd of a million answers as constants takes tens of seconds.
     """
     check_minibatch_model(model)
-    T, m = layout.worker.shape
     B = int(batch_size)
-    local = jnp.repeat(jnp.arange(B, dtype=jnp.int32), m)
 
-    def program():
+    def program(layout: TaskLayout, design):
+        T, m = layout.worker.shape
+        b = min(B, T)
         params = model.sample_params(design)
-        with numpyro.plate("task", T, subsample_size=B) as idx:
+        # the batch, drawn with replacement in O(B): NumPyro's own draw on CPU is a B-step
+        # Fisher-Yates scan over all T indices (most of a step's time at B = 10k); the plate
+        # takes the substituted indices and still scales the batch by T / B
+        key = numpyro.prng_key()
+        pick = (jax.random.randint(key, (b,), 0, T) if b < T and key is not None
+                else jnp.arange(T))
+        local = jnp.repeat(jnp.arange(b, dtype=jnp.int32), m)
+        with numpyro.handlers.substitute(data={"task": pick}), \
+                numpyro.plate("task", T, subsample_size=b) as idx:
             mask = layout.mask[idx].ravel()
             mini = dataclasses.replace(
-                design, task=jnp.where(mask, local, B), worker=layout.worker[idx].ravel(),
-                label=layout.label[idx].ravel(), gold=jnp.full((B,), -1, jnp.int32),
-                features=None, n_tasks=B, tasks_sorted=True)
+                design, task=jnp.where(mask, local, b), worker=layout.worker[idx].ravel(),
+                label=layout.label[idx].ravel(), gold=jnp.full((b,), -1, jnp.int32),
+                features=None, n_tasks=b, tasks_sorted=True)
             numpyro.factor("answers", model.log_likelihood(params, mini).per_task)
 
     return program

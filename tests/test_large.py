@@ -201,7 +201,8 @@ def _minibatch_parts(crowd, batch):
 
     design = crowd_data(crowd, use_gold=False)
     layout = task_layout(crowd.task, crowd.worker, crowd.label, T)
-    return design, minibatch_model(DawidSkene(), layout, design, batch), jnp
+    program = minibatch_model(DawidSkene(), batch)
+    return design, lambda: program(layout, design), jnp
 
 
 def test_minibatch_program_is_the_exact_marginal(crowd, reference):
