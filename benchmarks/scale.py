@@ -92,6 +92,9 @@ def _time_v(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd} failed:\n{proc.stderr[-3000:]}")
     rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
+    cpu = sum(float(re.search(rf"{w} time \(seconds\): ([\d.]+)", proc.stderr).group(1))
+              for w in ("User", "System"))
+    _time_v.cpu = cpu
     return wall, rss_kb / 2**20, proc.stdout
 
 
@@ -115,6 +118,7 @@ def run_size(n_answers: int, tmp: Path) -> dict:
     crowdzoo = str(Path(sys.executable).with_name("crowdzoo"))
     out = tmp / f"out_{n_answers}"
     wall, rss, stdout = _time_v([crowdzoo, "fit", str(path), "--out", str(out)], tmp)
+    cpu = _time_v.cpu
     m = re.search(r"in ([\d.]+) s; (\d+) iterations, converged: (\w+)", stdout)
     fit_s, iters, conv = float(m.group(1)), int(m.group(2)), m.group(3)
     labels = pq.read_table(out / "labels.parquet")
@@ -126,7 +130,7 @@ def run_size(n_answers: int, tmp: Path) -> dict:
     read_s = float(r_out.split()[0])
     path.unlink()
     row = {"answers": n_answers, "tasks": T, "workers": W, "parquet_mb": size_mb,
-           "generate_s": gen, "wall_s": wall, "fit_s": fit_s, "iterations": iters,
+           "generate_s": gen, "wall_s": wall, "cpu_s": cpu, "fit_s": fit_s, "iterations": iters,
            "converged": conv, "peak_gib": rss, "bytes_per_answer": rss * 2**30 / n_answers,
            "accuracy": acc, "read_s": read_s, "read_peak_gib": r_rss,
            "read_bytes_per_answer": r_rss * 2**30 / n_answers}
@@ -134,7 +138,8 @@ def run_size(n_answers: int, tmp: Path) -> dict:
     return row
 
 
-HEADER = ("| answers | tasks | workers | parquet | CLI wall | of which EM (incl. compile) "
+HEADER = ("| answers | tasks | workers | parquet | CLI wall (CPU user+sys) | of which EM (incl. "
+          "compile) "
           "| iterations | peak RSS | bytes / answer | read_parquet alone: time, peak, bytes / "
           "answer | accuracy vs truth |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 TARGET_N, TARGET_S, TARGET_GIB = 100_000_000, 120.0, 4.0
@@ -142,7 +147,8 @@ TARGET_N, TARGET_S, TARGET_GIB = 100_000_000, 120.0, 4.0
 
 def fmt(r: dict) -> str:
     return (f"| {r['answers']:,} | {r['tasks']:,} | {r['workers']:,} | {r['parquet_mb']:.0f} MiB "
-            f"| {r['wall_s']:.1f} s | {r['fit_s']:.1f} s | {r['iterations']} "
+            f"| {r['wall_s']:.1f} s ({r.get('cpu_s', float('nan')):.0f} s) | {r['fit_s']:.1f} s "
+            f"| {r['iterations']} "
             f"({'converged' if r['converged'] == 'True' else 'NOT converged'}) "
             f"| {r['peak_gib']:.2f} GiB | {r['bytes_per_answer']:.0f} "
             f"| {r['read_s']:.1f} s, {r['read_peak_gib']:.2f} GiB, "

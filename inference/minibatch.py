@@ -84,7 +84,10 @@ def minibatch_model(model, batch_size: int):
     :func:`task_layout`, ``design`` the full :class:`~crowdzoo.models.core.CrowdData` (its
     sizes give the parameters' shapes). Pass them as arguments (``svi.update(state, layout,
     design)``), not as closure constants: XLA folds captured arrays into the program, and
-    compiling a crowd of a million answers as constants takes tens of seconds.
+    compiling a crowd of a million answers as constants takes tens of seconds. For the same
+    reason initialize SVI on the first few rows of the layout (``svi.init(key,
+    TaskLayout(*(x[:B] for x in layout)), design)``): the guide needs only the parameters'
+    shapes, and NumPyro's initialization traces the program with its arguments as constants.
     """
     check_minibatch_model(model)
     B = int(batch_size)
