@@ -170,14 +170,18 @@ def claims(rows: list[dict]) -> str:
     else:
         out.append("The 100M-answer run is not in this results file yet.")
     out.append(
-        "Where the bytes go (per answer, 5 answers per task): the codes are three int32 arrays "
-        "(12 B) while the file is read one column at a time (the Arrow int64 task column, 8 B, "
-        "lives until it is coded); the EM holds two int32 arrays on the device (task and "
-        "worker x K + label, 8 B) after a host copy split into one block per core (8 B, freed "
-        "once on the device) and the per-task float32 tables (logits, posterior: "
-        "16 B per task each, ~3 B per answer each); the rest is the fixed cost of the process "
-        "(Python, JAX, pyarrow: ~0.3 GiB), which is why small runs show hundreds of bytes per "
-        "answer.")
+        "Where the bytes go (per answer, 5 answers per task): reading is the peak. The file is "
+        "read one column at a time; the int64 task column (8 B in Arrow) lives until it is "
+        "coded, next to the int32 codes of the columns already coded (4 B each, 12 B in all, "
+        "handed to Annotations without a copy). The EM then holds the answers as two int32 "
+        "arrays on the device (task and worker x K + label, 8 B; their host copy, split into "
+        "one set of task blocks per core, is freed once they are on the device) and streams "
+        "over blocks of ~2M answers, so its float temporaries are per block; per task there is "
+        "only the final posterior (K float32 = 16 B per task, ~3 B per answer) and its parquet "
+        "tables. The rest is the fixed cost of the process (Python, JAX, pyarrow: ~0.3 GiB), "
+        "which is why small runs show hundreds of bytes per answer. CPU time (user + sys) is "
+        "the load-independent number: this machine is shared, and wall time grows with the "
+        "other sessions' load.")
     return "\n\n".join(out)
 
 

@@ -400,9 +400,14 @@ def sharded_dawid_skene_map(part: Partition, n_workers: int, n_classes: int, *, 
     program = partial(_em_program, n_workers=n_workers, n_classes=n_classes, conf_conc=conf_conc,
                       cls_conc=cls_conc, eps=float(eps), tol=jnp.float32(tol),
                       param_tol=jnp.float32(param_tol), max_iter=int(max_iter), axis="tasks")
-    fn = jax.jit(jax.shard_map(program, mesh=mesh, in_specs=(P("tasks"),) * 3,
-                               out_specs=(P(), P(), P("tasks"), P(), P(), P()),
-                               check_vma=False))
+    specs = {"mesh": mesh, "in_specs": (P("tasks"),) * 3,
+             "out_specs": (P(), P(), P("tasks"), P(), P(), P())}
+    if hasattr(jax, "shard_map"):
+        fn = jax.jit(jax.shard_map(program, check_vma=False, **specs))
+    else:  # jax < 0.7
+        from jax.experimental.shard_map import shard_map
+
+        fn = jax.jit(shard_map(program, check_rep=False, **specs))
     pi, conf, post, hist, it, done = fn(task, code, valid)
     local_post = np.concatenate([np.asarray(s.data) for s in sorted(
         post.addressable_shards, key=lambda s: s.index[0].start or 0)]).reshape(-1, n_classes)
