@@ -22,6 +22,7 @@ from .dawid_skene import DawidSkene
 from .difficulty import DifficultyAdaptive, DifficultyFixed
 from .glad import GLAD
 from .honest_worker import HonestWorker
+from .mace import MACE
 from .majority_vote import MajorityVote
 from .one_coin import OneCoin
 from .raykar import Raykar
@@ -37,6 +38,7 @@ __all__ = [
     "DawidSkene",
     "GLAD",
     "HonestWorker",
+    "MACE",
     "MajorityVote",
     "OneCoin",
     "Raykar",
@@ -68,7 +70,7 @@ def register(cls: type[CrowdModel]) -> type[CrowdModel]:
 
 
 for _cls in (OneCoin, DawidSkene, Raykar, GLAD, HonestWorker, BiasedWorker, Community,
-             Yan, DifficultyAdaptive, DifficultyFixed):
+             Yan, DifficultyAdaptive, DifficultyFixed, MACE):
     register(_cls)
 
 
