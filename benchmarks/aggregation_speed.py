@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results" / "aggregation_speed.md"
-LIMIT = 300.0  # seconds a Crowd-Kit fit may take here (its MMSR loops in Python)
+LIMIT = 120.0  # seconds a Crowd-Kit fit may take here (its MMSR loops in Python)
 ESTIMATORS = ("MajorityVote", "Wawa", "ZeroBasedSkill", "GoldMajorityVote", "MMSR", "KOS",
               "OneCoinDawidSkene", "DawidSkene", "GLAD", "MACE")
 

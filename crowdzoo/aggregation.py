@@ -1232,7 +1232,11 @@ class MMSR(_Estimator):
     and smallest ratios (``F = floor(sparsity / 2) - 1``) before averaging, then signs are
     resolved and the skill is turned into the weight ``log((M - 1) p / (1 - p))`` of a
     weighted majority vote. The agreement matrix is built with matrix products (Crowd-Kit:
-    a Python loop over answers and worker pairs); the trimmed iteration follows Crowd-Kit's.
+    a Python loop over answers and worker pairs) and the trimmed means of each half-step are
+    taken for all workers at once; otherwise the iteration is Crowd-Kit's, except that a
+    ratio over a zero entry (``0 / 0``: a worker whose agreement with every co-worker is
+    exactly chance) is left out -- Crowd-Kit keeps it and every skill becomes NaN (on
+    product, after one iteration).
 
     Attributes
     ----------
@@ -1268,8 +1272,10 @@ class MMSR(_Estimator):
         ``_remove_largest_and_smallest_F_value`` does one column at a time; a column left
         empty keeps ``current[j]``, a column left with a single 0 gets ``1 / sqrt(T)``.
         """
-        with np.errstate(invalid="ignore", divide="ignore"):
-            vals = np.where(mask, ratios, np.nan)
+        # a ratio over a zero skill (0 / 0: a worker whose agreement with every co-worker is
+        # exactly chance) is left out; Crowd-Kit keeps it, and its NaN spreads to every skill
+        mask = mask & np.isfinite(ratios)
+        vals = np.where(mask, ratios, np.nan)
         n = mask.sum(0)
         ordered = np.sort(vals, axis=0)  # NaN (unobserved) last
         pos = np.arange(vals.shape[0])[:, None]
@@ -1344,8 +1350,9 @@ class MMSR(_Estimator):
         self.loss_history_ = []
         for _ in range(self._n_iter()):
             u_prev, v_prev = u.copy(), v.copy()
-            v[:, 0] = self._trimmed_means(X / u, observed, v[:, 0], F, T)
-            u[:, 0] = self._trimmed_means((X / v[:, 0]).T, observed.T, u[:, 0], F, T)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                v[:, 0] = self._trimmed_means(X / u, observed, v[:, 0], F, T)
+                u[:, 0] = self._trimmed_means((X / v[:, 0]).T, observed.T, u[:, 0], F, T)
             loss = float(np.linalg.norm(u @ v.T - u_prev @ v_prev.T, ord="fro"))
             self.loss_history_.append(loss)
             if loss < self.tol:

@@ -17,6 +17,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import has_dataset, require_dataset
 from crowdzoo.data import AnnotationsError
 
 import crowdzoo.aggregation as cz
@@ -257,3 +258,15 @@ def test_kos_and_mmsr_equal_crowdkit(binary_crowd):
                                    "label": ["a", "b", "c"]}))
     empty = cz.KOS().fit(pd.DataFrame([], columns=["task", "worker", "label"])).labels_
     pd.testing.assert_series_equal(empty, pd.Series([], dtype="O", name="agg_label"))
+
+
+@pytest.mark.skipif(not has_dataset("product"), reason="../shared/data absent")
+def test_mmsr_skills_stay_finite_where_crowdkit_divides_zero_by_zero():
+    # product has workers whose agreement with every co-worker is exactly chance: Crowd-Kit's
+    # MMSR divides 0 by 0 there and every skill is NaN after one iteration
+    frame = require_dataset("product").to_frame()
+    got = cz.MMSR(n_iter=50).fit(frame)
+    assert np.isfinite(got.skills_).all() and got.loss_history_[-1] < 1e-6
+    gold = require_dataset("product").gold_series()
+    labels = got.predict(frame)
+    assert (labels.reindex(gold.index).astype(str) == gold.astype(str)).mean() > 0.85
