@@ -115,3 +115,34 @@ def test_item_difficulty_quadrature_equals_a_fine_integral():
             lik = np.where(y[:, None] == 0, s + logp1, logp1).sum(0)
             fine = np.log(np.sum(w * np.exp(lik)))
             assert abs(ours[t, k] - fine) < 2e-3, (t, k, ours[t, k], fine)
+
+
+def test_models_all_is_every_model_that_applies(monkeypatch, tmp_path, capsys):
+    """``crowdzoo compare --models all``: every registered model the data admit; the others
+    are skipped with the model's own reason (fits are stubbed: the point is the selection)."""
+    import crowdzoo.inference.compare as C
+    from crowdzoo.models import BASELINES, REGISTRY
+
+    from crowdzoo.cli import main
+
+    sim = simulate("dawid_skene", 30, 6, 3, 3, seed=1)  # 3 classes, no features
+    ok, skipped = C.applicable_models(sim.annotations)
+    assert set(ok) | set(skipped) == set(REGISTRY) | set(BASELINES)
+    assert {"raykar", "yan", "difficulty_adaptive"} <= set(skipped)  # need features / binary
+    assert {"dawid_skene", "multinomial", "item_difficulty", "majority_vote"} <= set(ok)
+    assert "features" in skipped["raykar"] and "binary" in skipped["yan"]
+
+    seen = []
+    real = C.compare_models
+
+    def stub(data, names, method="nuts", **kw):
+        seen.extend(names)
+        return real(data, ["majority_vote"], method="map", seed=kw.get("seed", 0))
+
+    monkeypatch.setattr(C, "compare_models", stub)
+    answers = tmp_path / "answers.csv"
+    sim.annotations.to_frame().to_csv(answers, index=False)
+    assert main(["compare", str(answers), "--models", "all", "--method", "map"]) == 0
+    assert seen == ok
+    out = capsys.readouterr().out
+    assert all(f"skipping {name}:" in out for name in skipped)
