@@ -316,8 +316,21 @@ def render_active() -> str:
     return "\n".join(lines)
 
 
+def render_models() -> str:
+    """The Models table, from the registry itself (not a results file): a new model appears
+    in the README as soon as it is registered."""
+    import crowdzoo
+
+    lines = ["| name | model | methods | reference |", "|---|---|---|---|"]
+    for m in crowdzoo.list_models():
+        kind = " (baseline)" if m.get("kind") == "baseline" else ""
+        lines.append(f"| `{m['name']}` | {m['title']}{kind} | {m['methods']} | {m['reference']} |")
+    return "\n".join(lines)
+
+
 #: block name -> function that renders it (blocks named FILE.md#SECTION copy a section)
 RENDERERS: dict[str, Callable[[], str]] = {
+    "models": render_models,
     "accuracy": render_accuracy,
     "accuracy-claims": render_accuracy_claims,
     "glad": render_glad,

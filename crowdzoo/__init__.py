@@ -57,12 +57,25 @@ __all__ = [
 def __getattr__(name: str):
     """Import public names and submodules on first access (PEP 562)."""
     if name in _SUBMODULES:
-        return _importlib.import_module(f"crowdzoo.{name}")
+        return _import(f"crowdzoo.{name}")
     if name in _LAZY:
-        value = getattr(_importlib.import_module(_LAZY[name]), name)
+        value = getattr(_import(_LAZY[name]), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'crowdzoo' has no attribute {name!r}")
+
+
+def _import(module: str):
+    """Import a submodule without tqdm's "IProgress not found" warning.
+
+    NumPyro's first import of ``tqdm.auto`` warns so in a Jupyter kernel without ipywidgets
+    (tqdm then draws text bars, which is what we want).
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        return _importlib.import_module(module)
 
 
 def __dir__():

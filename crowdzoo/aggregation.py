@@ -43,14 +43,15 @@ Differences that remain, by design:
 from __future__ import annotations
 
 import warnings
+
 import numpy as np
 import pandas as pd
 
 from .data import Annotations
 from .inference import fit as _fit
 from .inference.diagnostics import ConvergenceWarning
-from .models import DawidSkene as _DawidSkeneModel
 from .models import GLAD as _GLADModel
+from .models import DawidSkene as _DawidSkeneModel
 from .models import MajorityVote as _MajorityVoteModel
 from .models import OneCoin as _OneCoinModel
 

@@ -76,7 +76,7 @@ def _text_color(rgba) -> str:
 
 
 def _matrix(ax, values, classes, low=None, high=None, annotate=True, cmap="Blues"):
-    """A probability matrix (rows: true class, columns: answer), text legible on every cell."""
+    """Draw a probability matrix (rows: true class, columns: answer), legible on every cell."""
     import matplotlib as mpl
 
     k = values.shape[0]

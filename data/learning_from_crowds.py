@@ -80,7 +80,7 @@ def gaussian_mixture(n: int, rng: np.random.Generator):
 
 
 def mixture_boundary_probability(x: np.ndarray) -> np.ndarray:
-    """The mixture's true ``Pr(z = 1 | x) = sigmoid(2 (x_1 + x_2))``."""
+    """Return the mixture's true ``Pr(z = 1 | x) = sigmoid(2 (x_1 + x_2))``."""
     return _sigmoid(2.0 * (x[:, 0] + x[:, 1]))
 
 

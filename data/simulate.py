@@ -142,7 +142,7 @@ def simulate(model, n_tasks: int = 1000, n_workers: int = 30, n_classes: int = 3
 
 
 def _simulate_program():
-    """The model's own program without answers, under ``jit`` (one compilation per shape)."""
+    """Return the model's own program without answers, under ``jit`` (one compilation per shape)."""
     global _SIMULATE
     if _SIMULATE is None:
         from functools import partial
@@ -166,7 +166,7 @@ _SIMULATE = None
 
 # --- the bundled demo crowd ----------------------------------------------------------------
 def make_demo(seed: int = 2026) -> SimulatedCrowd:
-    """The demo crowd: 600 tasks, 40 workers, 3 classes, 5 answers per task, Dawid-Skene.
+    """Return the demo crowd: 600 tasks, 40 workers, 3 classes, 5 answers per task, Dawid-Skene.
 
     Most workers are decent (accuracy 0.6-0.95); four are spammers who answer at random and
     two always answer ``"cat"`` whatever the truth — the workers a good model should find.
@@ -187,7 +187,7 @@ def make_demo(seed: int = 2026) -> SimulatedCrowd:
 
 
 def load_demo(gold: bool = False):
-    """The bundled demo crowd (made by :func:`make_demo`, stored in ``data/datasets``).
+    """Return the bundled demo crowd (made by :func:`make_demo`, stored in ``data/datasets``).
 
     Parameters
     ----------
@@ -203,7 +203,7 @@ def load_demo(gold: bool = False):
 
 
 def load_demo_truth() -> pd.Series:
-    """The simulated true label of every demo task."""
+    """Return the simulated true label of every demo task."""
     df = pd.read_csv(DEMO_DIR / "demo_truth.csv", dtype=str)
     return df.set_index("task")["label"]
 

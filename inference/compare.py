@@ -192,7 +192,7 @@ def loo(fit, pointwise: bool = True):
 
 
 def pareto_k_summary(elpd) -> dict:
-    """Counts of tasks by Pareto k: good (<= 0.5), ok (0.5-0.7), bad (> 0.7), and the max."""
+    """Return counts of tasks by Pareto k: good (<= 0.5), ok (0.5-0.7), bad (> 0.7), and the max."""
     k = np.asarray(elpd.pareto_k).ravel()
     return {"k_good": int((k <= 0.5).sum()), "k_ok": int(((k > 0.5) & (k <= PARETO_K_BAD)).sum()),
             "k_bad": int((k > PARETO_K_BAD).sum()), "k_max": float(k.max())}
@@ -207,7 +207,8 @@ class CompareResult:
     ----------
     table : pandas.DataFrame
         One row per model: ``elpd_loo``, ``se``, ``p_loo``, ``elpd_diff`` (best minus this
-        model, >= 0), ``dse`` (its se), ``weight`` (stacking), Pareto k counts, ``accuracy``, ``log_loss``, ``ece`` (on gold), ``seconds``,
+        model, >= 0), ``dse`` (its se), ``weight`` (stacking), Pareto k counts, ``accuracy``,
+        ``log_loss``, ``ece`` (on gold), ``seconds``,
         ``r_hat`` (max), ``ess`` (min of bulk and tail ESS), ``divergences``, ``converged``
         and ``problems``; sorted by ``elpd_loo`` (best first) when there is LOO. A model that
         has not converged keeps its rank, marked ``!`` by :meth:`to_string`.
@@ -220,7 +221,7 @@ class CompareResult:
     loo: dict
 
     def to_string(self) -> str:
-        """The table formatted for a terminal (elpd as ``elpd +- se``)."""
+        """Return the table formatted for a terminal (elpd as ``elpd +- se``)."""
         t = self.table.copy()
         out = pd.DataFrame(index=t.index)
         if "elpd_loo" in t:

@@ -71,7 +71,7 @@ def plot_sbc_ranks(result, quantities=None, n_bins: int | None = None, interval:
 
 
 def sbc_datatree(result, seed: int = 0):
-    """An SBC run as ArviZ expects it: randomized PIT values in the group ``prior_sbc``.
+    """Return an SBC run as ArviZ expects it: randomized PIT values in the group ``prior_sbc``.
 
     The rank ``r`` of a true value among ``L`` draws becomes ``(r + V) / (L + 1)`` with
     ``V ~ U(0, 1)``, uniform on (0, 1) when the posterior is computed correctly (one draw per
@@ -87,7 +87,7 @@ def sbc_datatree(result, seed: int = 0):
 
 
 def _figure_of(plot_collection):
-    """The matplotlib Figure of an arviz-plots PlotCollection."""
+    """Return the matplotlib Figure of an arviz-plots PlotCollection."""
     return plot_collection.viz["figure"].item()
 
 
@@ -203,7 +203,7 @@ def plot_calibration(fits, gold=None, n_bins: int = 10, ax=None):
     """
     from matplotlib.figure import Figure
 
-    from .compare import gold_codes, calibration_curve, expected_calibration_error
+    from .compare import calibration_curve, expected_calibration_error, gold_codes
 
     if not isinstance(fits, dict):
         fits = {fits.model.name: fits}

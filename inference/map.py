@@ -26,7 +26,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpyro
-from jax.flatten_util import ravel_pytree
 from numpyro.distributions.transforms import biject_to
 from numpyro.infer.util import log_density
 
@@ -218,7 +217,7 @@ class map_progress:  # noqa: N801  (a context manager used like a function)
 
 
 def run_map(kernel: MapKernel, params0, n_answers, tol, max_iter: int, param_tol) -> MapResult:
-    """The one MAP driver: iterate ``kernel`` until converged or ``max_iter`` iterations.
+    """Iterate ``kernel`` until converged or ``max_iter`` iterations (the one MAP driver).
 
     Converged means both ``|delta log posterior| / N < tol`` and the largest change of any
     (constrained) parameter ``< param_tol``: in float32 the log posterior of many answers
@@ -282,7 +281,7 @@ class MapFit(NamedTuple):
 @partial(jax.jit, static_argnames=("model", "max_iter", "algorithm", "try_gold"))
 def map_program(model, params0, data, tol, max_iter: int, param_tol, algorithm: str,
                 try_gold: bool = False) -> MapFit:
-    """The whole MAP fit as one compiled program (a cold fit compiles once).
+    """Build the whole MAP fit as one compiled program (a cold fit compiles once).
 
     ``params0=None`` starts from ``model.init_params(data)`` (inside the program). With
     ``try_gold`` (an EM model and gold labels) a second start — one M-step from the gold tasks

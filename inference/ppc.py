@@ -1,4 +1,4 @@
-"""Posterior predictive checks: does the fitted model reproduce the answers it was fitted to?
+"""Posterior predictive checks: does the fitted model reproduce the answers it was fitted to.
 
 For each posterior draw ``theta^(s)`` (NUTS/SVI), or the MAP repeated (the plug-in
 predictive), the answers are replicated by the model's own NumPyro program run without
@@ -9,9 +9,9 @@ answers through ``numpyro.infer.Predictive`` (its parameter sites set to ``theta
 * ``latent="prior"``: ``z_t ~ p(z_t | theta)`` — new items from the model.
 
 then the program draws ``y_rep`` on the observed design (who answered what), with whatever
-explicit gates it has (the honest worker's isCorrect, MACE's spamming). Test statistics ``T(y)`` are compared with their replicated distribution
-``T(y_rep)``; the posterior predictive p-value is ``P(T(y_rep) >= T(y))`` (ties count half),
-close to 0 or 1 where the model fails to reproduce the data. Posterior predictive p-values
+explicit gates it has (the honest worker's isCorrect, MACE's spamming). Test statistics
+``T(y)`` are compared with their replicated distribution ``T(y_rep)``; the posterior
+predictive p-value is ``P(T(y_rep) >= T(y))`` (ties count half), close to 0 or 1 where the model fails to reproduce the data. Posterior predictive p-values
 are not uniform under the model (they concentrate near 0.5), so a p-value of 0.001 is strong
 evidence of misfit, and a p-value of 0.3 is not evidence of fit.
 
@@ -222,7 +222,7 @@ class PPCResult:
         return pd.DataFrame(rows).set_index("statistic")
 
     def vote_histogram(self, label=None) -> pd.DataFrame:
-        """Number of items with ``c`` votes for a class, observed vs replicated, per ``c``.
+        """Return number of items with ``c`` votes for a class, observed vs replicated, per ``c``.
 
         ``label`` defaults to the second class (binary data: the "positive" votes of Han et
         al.); ``label="agreement"`` gives the histogram of majority agreement instead.

@@ -25,7 +25,7 @@ def _in_notebook() -> bool:
 
 
 def default_progress() -> bool:
-    """True in a terminal (stderr is a TTY) or a Jupyter kernel; False in pipes, CI and logs."""
+    """Return True in a terminal (stderr a TTY) or a Jupyter kernel; False in pipes, CI, logs."""
     isatty = getattr(sys.stderr, "isatty", None)
     try:
         tty = bool(isatty()) if isatty is not None else False
@@ -35,7 +35,7 @@ def default_progress() -> bool:
 
 
 def progress_bar(total: int, desc: str, enabled: bool):
-    """A tqdm bar (``tqdm.auto``: a widget in Jupyter) or a no-op object with the same API."""
+    """Return a tqdm bar (``tqdm.auto``: a widget in Jupyter) or a no-op with the same API."""
     if not enabled:
         return _NoBar()
     import warnings

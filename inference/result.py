@@ -6,6 +6,7 @@ user's own task ids, worker ids and class names.
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 
 import jax
@@ -230,7 +231,7 @@ class Fit:
                          name="label")
 
     def accuracy(self, gold: pd.Series | None = None) -> float:
-        """Expected accuracy of :meth:`labels` on gold tasks (exact ties split evenly).
+        """Return the expected accuracy of :meth:`labels` on gold tasks (exact ties split evenly).
 
         ``gold`` defaults to the gold labels of the data; it is an error to score on gold
         labels that were used to fit (they are clamped, so the score would be 1).
@@ -249,7 +250,8 @@ class Fit:
         gold = pd.Series(gold)
         missing = gold.index.difference(post.index)
         if len(missing):
-            raise ValueError(f"gold has {len(missing)} tasks without answers, e.g. {list(missing[:5])}")
+            raise ValueError(
+                f"gold has {len(missing)} tasks without answers, e.g. {list(missing[:5])}")
         p = post.loc[gold.index].to_numpy()
         top = np.isclose(p, p.max(axis=1, keepdims=True), rtol=0, atol=1e-9)
         cls = {str(c): i for i, c in enumerate(a.classes)}
@@ -391,8 +393,8 @@ class Fit:
 
     def _posterior_dataset(self, derived: bool = False):
         """Return the posterior as an xarray Dataset with named dims (cheap: no other group)."""
-        import numpyro  # noqa: F401  (numpyro before arviz)
         import arviz as az
+        import numpyro  # noqa: F401  (numpyro before arviz)
 
         post = self._posterior_arrays(derived=derived)
         dims = self._arviz_dims()
@@ -490,8 +492,8 @@ class Fit:
             Include the ``posterior_predictive`` group (it costs one simulation per kept
             draw).
         """
-        import numpyro  # noqa: F401  (import order: numpyro before arviz)
         import arviz as az
+        import numpyro  # noqa: F401  (import order: numpyro before arviz)
 
         import crowdzoo
 
@@ -567,16 +569,29 @@ class Fit:
         """ArviZ summary (mean, sd, HDI, r_hat, ESS) of the parameters; a text report for MAP.
 
         The summary is ``az.summary`` of the sampled parameters (derived quantities such as
-        ``accuracy`` are in :meth:`workers` / :meth:`tasks` and in :meth:`to_arviz`).
+        ``accuracy`` are in :meth:`workers` / :meth:`tasks` and in :meth:`to_arviz`). When most
+        of the crowd's answers come from workers below chance under the fit
+        (:func:`crowdzoo.inference.chance.chance_note`), the MAP report ends with that note
+        and the table carries it in ``attrs["note"]`` and says it in a warning.
         """
-        if self.has_draws:
-            import numpyro  # noqa: F401
-            import arviz as az
+        from .chance import chance_note
 
-            return az.summary(self._posterior_dataset())
+        note = chance_note(self, self.annotations.gold_series() if self.annotations.has_gold
+                           else None)
+        if self.has_draws:
+            import arviz as az
+            import numpyro  # noqa: F401
+
+            table = az.summary(self._posterior_dataset())
+            if note:
+                table.attrs["note"] = note
+                warnings.warn(f"{self.model.name}: {note}", UserWarning, stacklevel=2)
+            return table
         lines = [f"{self.model.name} fitted by {self.method} ({self.diagnostics.get('algorithm')})"]
         for k, v in self.diagnostics.items():
             lines.append(f"  {k}: {v}")
+        if note:
+            lines.append(f"  note: {note}")
         return "\n".join(lines)
 
     def convergence(self) -> pd.DataFrame:

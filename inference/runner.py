@@ -95,7 +95,7 @@ def _check_bool(name, value, allow_none=False):
 
 
 def check_seed(seed) -> int:
-    """A seed: a non-negative integer below 2**32, or None for a fresh random one."""
+    """Return a seed: a non-negative integer below 2**32, or None for a fresh random one."""
     if seed is None:
         return int(np.random.SeedSequence().generate_state(1)[0])
     return _check_int("seed", seed, 0, 2**32 - 1)
@@ -258,7 +258,7 @@ def fit(
 
 # --- MAP -------------------------------------------------------------------------------
 def _initial_params(model: CrowdModel, cdata):
-    """The MAP start computed outside the MAP program, or None (then it is computed inside).
+    """Return the MAP start computed outside the MAP program, or None (then it is computed inside).
 
     ``init_from`` a warm start's MAP (the community model), or an eager ``init_params``
     for models that declare it impure (``jit_init = False``).
@@ -305,10 +305,13 @@ def map_point(model: CrowdModel, cdata, tol=1e-6, max_iter=None, init=None, para
     converged = bool(res.converged)
     if not converged:
         last = (abs(history[-1] - history[-2]) if n_iter > 1 else float("nan"))
+        last = last / max(cdata.n_answers, 1)
+        still = ("its parameters still moved by more than param_tol" if last < tol else
+                 "the log posterior still moved by more than tol per answer")
         warnings.warn(
-            f"{model.name} MAP ({algorithm}) hit max_iter={max_iter} before the tolerance "
-            f"tol={tol:g} (last change of the log posterior per answer: "
-            f"{last / max(cdata.n_answers, 1):.3g}); raise max_iter or tol",
+            f"{model.name} MAP ({algorithm}) hit max_iter={max_iter} before converging: "
+            f"{still} (tol={tol:g}, param_tol={param_tol:g}; last change of the log posterior "
+            f"per answer: {last:.3g}); raise max_iter, tol or param_tol",
             ConvergenceWarning,
             stacklevel=4,
         )

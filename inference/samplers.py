@@ -135,7 +135,7 @@ def run_nuts(model, data, params0, key, *, num_warmup: int, num_samples: int, nu
     finally:
         bar.close()
     z, diverging, num_steps, accept_prob, energy = per
-    flat_z = jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), z)
+    flat_z = jax.tree.map(lambda a: a.reshape((a.shape[0] * a.shape[1],) + a.shape[2:]), z)
     constrained = _constrain_fn(model)(data, flat_z)
     samples = {k: np.asarray(v).reshape((num_chains, num_samples) + v.shape[1:])
                for k, v in constrained.items()}
@@ -150,7 +150,7 @@ def _cat(pieces, axis: int):
 
 
 def _take(a, lo: int, n: int, parallel: bool):
-    """Iterations ``lo..n`` of a chunk output (axis 0, or axis 1 under pmap)."""
+    """Return iterations ``lo..n`` of a chunk output (axis 0, or axis 1 under pmap)."""
     return a[:, lo:n] if parallel else a[lo:n]
 
 

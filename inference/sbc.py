@@ -1,4 +1,4 @@
-"""Simulation-based calibration (SBC) of the zoo's posteriors.
+r"""Simulation-based calibration (SBC) of the zoo's posteriors.
 
 For replications ``r = 1..R``: draw the parameters ``theta_r`` from the prior and a crowd
 ``y_r`` from the model's own program (:func:`crowdzoo.data.simulate` does exactly this; the
@@ -7,7 +7,7 @@ the rank of the true value among ``L`` (thinned) posterior draws,
 
 .. math::
 
-    r = \\#\\{\\ell : \\theta^{(\\ell)} < \\theta_r\\} \\in \\{0, \\dots, L\\}.
+    r = \#\{\ell : \theta^{(\ell)} < \theta_r\} \in \{0, \dots, L\}.
 
 When the draws come from the exact posterior, the rank is uniform on ``0..L`` for every
 scalar function of the parameters (Talts et al. 2018, Theorem 1). Deviations have shapes:
@@ -157,11 +157,14 @@ def simulate_batch(model, n_reps: int, n_tasks: int, n_workers: int, n_classes: 
 
 # --- quantities ------------------------------------------------------------------------
 def sbc_quantities(model, data, n_workers_checked: int = 2, n_tasks_checked: int = 2):
-    """The scalar quantities an SBC run ranks: ``[(label, site, index), ...]``.
+    """Return the scalar quantities an SBC run ranks: ``[(label, site, index), ...]``.
 
     Every parameter site of ``model.sample_params``; along a ``worker`` or ``task`` axis
     (``model.dims``) only the first ``n_*_checked`` entries, every entry of other axes; the
-    last entry of a simplex is dropped (it is one minus the others). Then the true label of
+    last entry of a simplex is dropped (it is one minus the others); sites along an
+    exchangeable dim (``model.exchangeable_dims``: the community model's communities, whose
+    labels permute between the prior draw and the posterior) are left out, as their ranks
+    depend on the labelling, not on the model. Then the true label of
     the first ``n_tasks_checked`` tasks (site ``"z"``).
     """
     from numpyro.distributions import constraints
@@ -174,6 +177,8 @@ def sbc_quantities(model, data, n_workers_checked: int = 2, n_tasks_checked: int
     for site, support in supports.items():
         shape = shapes[site]
         dims = tuple(model.dims.get(site, ()))
+        if set(dims) & set(model.exchangeable_dims):
+            continue  # identified only up to a relabelling of exchangeable components
         limits = []
         for ax, size in enumerate(shape):
             name = dims[ax] if ax < len(dims) else None

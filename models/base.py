@@ -25,7 +25,7 @@ def soft_majority_vote(data: CrowdData) -> jax.Array:
 
 
 def _freeze(value):
-    """A hashable stand-in for a model setting (arrays and frames by content)."""
+    """Return a hashable stand-in for a model setting (arrays and frames by content)."""
     import hashlib
 
     import numpy as np
@@ -98,6 +98,10 @@ class CrowdModel:
     has_classifier: ClassVar[bool] = False
     #: ArviZ dims of each parameter site (the leading sample dims excluded)
     dims: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: dims along which components are exchangeable (their labels can permute between prior
+    #: draws and posterior modes: the community model's communities). Quantities along them
+    #: are identified only up to relabelling, so SBC ranks only label-invariant quantities.
+    exchangeable_dims: ClassVar[tuple[str, ...]] = ()
 
     # --- immutability ----------------------------------------------------------------------
     def __init_subclass__(cls, **kwargs):
@@ -132,7 +136,7 @@ class CrowdModel:
         raise AttributeError(f"{type(self).__name__} is immutable")
 
     def settings(self) -> dict[str, Any]:
-        """The model's settings (constructor arguments as stored)."""
+        """Return the model's settings (constructor arguments as stored)."""
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
     # --- to be written by each model -------------------------------------------------
@@ -158,8 +162,11 @@ class CrowdModel:
         raise NotImplementedError(f"{self.name} has no closed-form EM update")
 
     def init_params(self, data: CrowdData) -> Params:
-        """A starting point for the MAP (constrained space), typically one M-step from the
-        soft majority vote (:func:`soft_majority_vote`). Pure JAX when :attr:`jit_init`."""
+        """Return a starting point for the MAP (constrained space).
+
+        Typically one M-step from the soft majority vote (:func:`soft_majority_vote`). Pure JAX
+        when :attr:`jit_init`.
+        """
         raise NotImplementedError(f"{self.name}: no init_params")
 
     def relabel_draws(self, samples: dict) -> dict:
@@ -172,11 +179,11 @@ class CrowdModel:
         return dict(samples)
 
     def warm_start(self) -> CrowdModel | None:
-        """A simpler model whose MAP the runner fits first to start this one (None: none)."""
+        """Return a simpler model whose MAP the runner fits first to start this one (None: none)."""
         return None
 
     def init_from(self, warm_params: Params, data: CrowdData) -> Params:
-        """The MAP start built from :meth:`warm_start`'s MAP (used when it is not None)."""
+        """Return the MAP start built from :meth:`warm_start`'s MAP (used when it is not None)."""
         raise NotImplementedError(f"{self.name}: no init_from")
 
     def predict_proba(self, params: Params, features: jax.Array, data: CrowdData) -> jax.Array:
@@ -187,11 +194,11 @@ class CrowdModel:
         )
 
     def worker_stats(self, params: Params, data: CrowdData) -> dict[str, Any]:
-        """Derived per-worker quantities (leading dim: worker)."""
+        """Return derived per-worker quantities (leading dim: worker)."""
         return {}
 
     def task_stats(self, params: Params, data: CrowdData) -> dict[str, Any]:
-        """Derived per-task quantities (leading dim: task)."""
+        """Return derived per-task quantities (leading dim: task)."""
         return {}
 
     def check_data(self, data: CrowdData) -> None:

@@ -67,11 +67,11 @@ class Classifier:
         raise NotImplementedError
 
     def prepare(self, train: jax.Array, x: jax.Array) -> jax.Array:
-        """The classifier's input from raw features: ``x`` standardized like ``train``."""
+        """Return the classifier's input from raw features: ``x`` standardized like ``train``."""
         return standardize(train, x) if self.standardize else x
 
     def inputs(self, data, x: jax.Array | None = None) -> jax.Array:
-        """The classifier's input for rows ``x`` of ``data``'s features (default: all).
+        """Return the classifier's input for rows ``x`` of ``data``'s features (default: all).
 
         ``x`` is in the representation of ``data.features``: standardized in float64 by
         the data layer when ``data.feature_scale`` is set (then ``standardize=False``
@@ -332,7 +332,7 @@ class MLP(Classifier):
                 "weights": ("hidden", "output"), "bias": ("output",)}
 
     def sample(self, n_features, n_classes):
-        """Normal priors on both layers (plates ``feature``, ``hidden``, ``output``)."""
+        """Sample normal priors on both layers (plates ``feature``, ``hidden``, ``output``)."""
         n_out, H = n_outputs(n_classes), self.hidden
         s1, s2 = self.prior_scale / n_features ** 0.5, self.prior_scale / H ** 0.5
         with numpyro.plate("feature", n_features, dim=-2), numpyro.plate("hidden", H, dim=-1):
@@ -386,7 +386,7 @@ class MLP(Classifier):
 
 
 def get_classifier(classifier) -> Classifier:
-    """A classifier from ``"logistic"``, ``"mlp"`` or a :class:`Classifier` instance."""
+    """Return a classifier from ``"logistic"``, ``"mlp"`` or a :class:`Classifier` instance."""
     if isinstance(classifier, Classifier):
         return classifier
     if classifier == "logistic":

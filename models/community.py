@@ -1,4 +1,4 @@
-"""Community models: workers come in a few types (MBML ch. 7; Venanzi et al. 2014, CBCC).
+r"""Community models: workers come in a few types (MBML ch. 7; Venanzi et al. 2014, CBCC).
 
 The biased worker model (:mod:`crowdzoo.models.biased_worker`) learns a confusion matrix per
 worker, which is hopeless for the many workers who give only a handful of answers. The
@@ -31,9 +31,9 @@ that worker's confusion matrix*, a mixture over communities
 
 .. math::
 
-    \\log p(\\mathrm{confusion}_w) = \\log \\sum_m \\mathrm{communityProb}_m
-        \\prod_k \\mathrm{Dir}(\\mathrm{confusion}_{w,k} \\mid 1 + s\\,
-        \\mathrm{communityConfusion}_{m,k}),
+    \log p(\mathrm{confusion}_w) = \log \sum_m \mathrm{communityProb}_m
+        \prod_k \mathrm{Dir}(\mathrm{confusion}_{w,k} \mid 1 + s\,
+        \mathrm{communityConfusion}_{m,k}),
 
 added with ``numpyro.factor("membership", ...)`` in plate ``worker``. So MAP (L-BFGS), SVI
 and NUTS need no discrete sampling, and the posterior membership of each worker is
@@ -70,7 +70,7 @@ __all__ = ["Community", "adjusted_rand_index", "kmeans"]
 
 
 def adjusted_rand_index(labels_a, labels_b) -> float:
-    """Adjusted Rand index of two partitions (Hubert & Arabie 1985); 1 = identical.
+    """Return the adjusted Rand index of two partitions (Hubert & Arabie 1985); 1 = identical.
 
     Invariant to renaming the groups, so it scores recovered communities whatever their
     labelling: ``(index - expected) / (max - expected)`` over pairs of items.
@@ -167,6 +167,7 @@ class Community(CrowdModel):
         "confusion": ("worker", "true_class", "label"),
         "membership": ("worker", "community"),  # derived (worker_stats)
     }
+    exchangeable_dims = ("community",)
 
     def __init__(self, n_communities: int = 3, precision: float = 10.0,
                  community_confusion_prior=(2.0, 1.0), community_prior: float = 2.0,

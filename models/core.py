@@ -1,4 +1,4 @@
-"""The shared contract every crowdzoo model is written on.
+r"""The shared contract every crowdzoo model is written on.
 
 Every model of the zoo reduces to two arrays:
 
@@ -10,8 +10,8 @@ Every model of the zoo reduces to two arrays:
 
 .. math::
 
-    \\log p(y \\mid \\theta) = \\sum_t \\log \\sum_k \\exp\\Big(\\log p(z_t = k)
-        + \\sum_{n: task(n) = t} \\log p(y_n \\mid z_t = k)\\Big)
+    \log p(y \mid \theta) = \sum_t \log \sum_k \exp\Big(\log p(z_t = k)
+        + \sum_{n: task(n) = t} \log p(y_n \mid z_t = k)\Big)
 
 with one segment sum over answers — no padding, no Python loop — and keeps the per-task
 log-likelihood (for LOO) and the per-task posterior logits (for the label posterior).
@@ -78,7 +78,7 @@ class CrowdData:
         return int(self.task.shape[0])
 
     def without_labels(self) -> CrowdData:
-        """The same design (who answered what) with the answers removed, for simulation."""
+        """Return the same design (who answered what) with the answers removed, for simulation."""
         return dataclasses.replace(self, label=None)
 
 
@@ -172,7 +172,7 @@ def marginalize(log_prior: jax.Array, log_emit: jax.Array, data: CrowdData) -> M
 
 
 def observe_or_generate(log_prior: jax.Array, log_emit_fn, data: CrowdData):
-    """The likelihood block shared by every model program.
+    """Return the likelihood block shared by every model program.
 
     With ``data.label`` given, adds the exact marginal likelihood as one ``numpyro.factor``
     inside ``plate("task")`` (so the per-task log-likelihood reaches ArviZ for LOO). Without

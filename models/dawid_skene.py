@@ -3,7 +3,7 @@
 Generative story (plates: ``true_class`` K, ``worker`` W, ``task`` T, ``answer`` N)::
 
     pi                       ~ Dirichlet(class_prior)                 class frequencies
-    confusion[w, k, :]       ~ Dirichlet(confusion_prior[k, :])       row k: answers of w when the truth is k
+    confusion[w, k, :]       ~ Dirichlet(confusion_prior[k, :])   row k: w's answers when truth is k
     z_t                      ~ Categorical(pi)                        true label of task t
     y_n | z                  ~ Categorical(confusion[worker_n, z_{task_n}, :])
 

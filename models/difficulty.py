@@ -125,7 +125,7 @@ class DifficultyAdaptive(FeatureModel):
                 "specificity": jax.nn.sigmoid(params["lambda_specificity"] / 4)}
 
     def init_params(self, data: CrowdData) -> Params:
-        """The paper's appendix: ``lambda = 4 logit(alpha)`` from soft-majority-vote estimates."""
+        """Compute ``lambda = 4 logit(alpha)`` from soft-majority-vote estimates (the appendix)."""
         resp = soft_majority_vote(data)
         params = dict(self.classifier.fit(self.inputs(data), resp))
         ann = Raykar(sensitivity_prior=(1.0, 1.0), specificity_prior=(1.0, 1.0),

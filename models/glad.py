@@ -58,7 +58,7 @@ __all__ = ["GLAD"]
 
 
 def _array(value, what: str) -> np.ndarray:
-    """A scalar or 1-d prior setting as a read-only float array, checked finite."""
+    """Return a scalar or 1-d prior setting as a read-only float array, checked finite."""
     import pandas as pd
 
     if isinstance(value, (dict, pd.Series, pd.DataFrame)):
@@ -163,7 +163,7 @@ class GLAD(CrowdModel):
         return self._setting("betas_priors_mean", data.n_tasks)
 
     def check_data(self, data: CrowdData) -> None:
-        """The array-valued priors must have one entry per worker / task / class."""
+        """Check that the array-valued priors have one entry per worker / task / class."""
         super().check_data(data)
         for attr, size, what in (("alphas_priors_mean", data.n_workers, "worker"),
                                  ("betas_priors_mean", data.n_tasks, "task"),

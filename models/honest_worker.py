@@ -1,4 +1,4 @@
-"""The honest worker model of Model-Based Machine Learning, chapter 7 (Winn et al.).
+r"""The honest worker model of Model-Based Machine Learning, chapter 7 (Winn et al.).
 
 The book builds its first crowd model assumption by assumption as a factor graph. Here it is
 as a NumPyro program (plates: ``true_class`` K, ``worker`` W, ``task`` T, ``answer`` N)::
@@ -34,7 +34,7 @@ Inference marginalizes both discrete variables exactly. ``isCorrect`` analytical
 
 .. math::
 
-    p(y_n = l \\mid z = k) = \\mathrm{ability}_{w_n} [l = k] + (1 - \\mathrm{ability}_{w_n}) / K,
+    p(y_n = l \mid z = k) = \mathrm{ability}_{w_n} [l = k] + (1 - \mathrm{ability}_{w_n}) / K,
 
 and ``trueLabel`` by the shared :func:`~crowdzoo.models.core.marginalize`. When the model
 simulates (no answers given), it samples the gate explicitly, so a reader sees it.
@@ -44,7 +44,7 @@ hence the responsibility of ``isCorrect`` of each answer,
 
 .. math::
 
-    E[c_n] = r[t_n, y_n] \\frac{a_w}{a_w + (1 - a_w)/K};
+    E[c_n] = r[t_n, y_n] \frac{a_w}{a_w + (1 - a_w)/K};
 
 the M-step adds these to the Beta pseudo-counts,
 ``ability_w = (sum_n E[c_n] + alpha - 1) / (n_w + alpha + beta - 2)``, and the label posterior
@@ -192,8 +192,11 @@ class HonestWorker(CrowdModel):
     has_em = True
 
     def init_params(self, data: CrowdData) -> Params:
-        """First M-step from the soft majority vote, taking ``E[isCorrect_n] = r[t_n, y_n]``
-        (as if a guess never hit the truth: there are no abilities yet)."""
+        """Take the first M-step from the soft majority vote.
+
+        It takes ``E[isCorrect_n] = r[t_n, y_n]`` (as if a guess never hit the truth: there are
+        no abilities yet).
+        """
         resp = soft_majority_vote(data)
         return self._m_step(resp[data.task, data.label], resp, data)
 

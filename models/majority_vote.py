@@ -21,7 +21,8 @@ class MajorityVote(Baseline):
 
     name = "majority_vote"
     title = "Majority vote (ties split evenly)"
-    reference = "Baseline; see e.g. Zheng et al. (2017), Truth Inference in Crowdsourcing: Is the Problem Solved? VLDB 10(5)"
+    reference = ("Baseline; see e.g. Zheng et al. (2017), Truth Inference in Crowdsourcing: "
+                 "Is the Problem Solved? VLDB 10(5)")
 
     def task_posterior(self, data: CrowdData):
         """Task posterior ``(T, K)``: the share of the tied-top classes."""

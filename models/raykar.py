@@ -133,7 +133,7 @@ class FeatureModel(CrowdModel):
         return jnp.exp(self.classifier.log_prob(params, x, data.n_classes))
 
     def task_stats(self, params: Params, data: CrowdData):
-        """The classifier's ``p(z_t = k | x_t)`` (before the answers are seen)."""
+        """Return the classifier's ``p(z_t = k | x_t)`` (before the answers are seen)."""
         return {"classifier_prob": jnp.exp(self.classifier_log_prior(params, data))}
 
 

@@ -106,6 +106,9 @@ def test_sbc_quantities_pick_declared_axes():
     # pi: 2 free entries of 3; confusion: 2 workers x 3 rows x 2 free entries; one label
     assert labels[:2] == ["pi[0]", "pi[1]"]
     assert len(labels) == 2 + 2 * 3 * 2 + 1 and labels[-1] == "z[0]"
+    community = [q[1] for q in C.sbc_quantities(crowdzoo.get_model("community"), data, 2, 1)]
+    assert "confusion" in community
+    assert not {"community_prob", "community_confusion"} & set(community)
 
 
 def test_needs_features_is_declared():

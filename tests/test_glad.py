@@ -156,7 +156,8 @@ def test_parity_with_crowdkit_glad():
     assert (theirs.labels_.reindex(ours.labels_.index) == ours.labels_).mean() >= 0.97
 
 
-def test_nuts_and_svi_run_through_the_common_runner():
+@pytest.mark.filterwarnings("ignore::crowdzoo.inference.diagnostics.ConvergenceWarning")
+def test_nuts_and_svi_run_through_the_common_runner():  # short runs: not about convergence
     sim = simulate("glad", n_tasks=30, n_workers=5, n_classes=2, answers_per_task=3, seed=0)
     nuts = crowdzoo.fit("glad", sim.annotations, method="nuts", num_warmup=50,
                         num_samples=50, num_chains=2)

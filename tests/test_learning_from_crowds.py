@@ -227,8 +227,9 @@ def test_clear_errors():
     for name in ("yan", "difficulty_adaptive", "difficulty_fixed"):
         with pytest.raises(ValueError, match=r"binary.*raykar \(multi-class\)"):
             crowdzoo.fit(name, ann)
-    plain = Annotations.from_frame(ann.to_frame())
-    for name in ("raykar", "yan", "difficulty_adaptive"):
+    binary, _, _ = dense(2)
+    for name, crowd in (("raykar", ann), ("yan", binary), ("difficulty_adaptive", binary)):
+        plain = Annotations.from_frame(crowd.to_frame())  # the same answers without features
         with pytest.raises(ValueError, match="features"):
             crowdzoo.fit(name, plain)
     frame = ann.to_frame()

@@ -175,3 +175,15 @@ def test_community_nuts_mixes():
     assert conv["divergences"] == 0
     membership = fit.workers().filter(regex=r"^membership\[\d\]$").to_numpy()
     np.testing.assert_allclose(membership.sum(1), 1.0, atol=1e-5)  # Rao-Blackwellized
+
+
+@pytest.mark.filterwarnings("ignore::crowdzoo.inference.diagnostics.ConvergenceWarning")
+def test_one_community_samples():
+    """M = 1: the community simplex has no free coordinate (a zero-size unconstrained site),
+    which NUTS must carry through (it crashed when reshaping the draws)."""
+    good = np.array([[0.9, 0.1], [0.15, 0.85]])
+    sim = community_crowd([good], [0] * 5, n_tasks=20, seed=1)
+    fit = crowdzoo.fit(Community(n_communities=1), sim.annotations, method="nuts",
+                       num_warmup=20, num_samples=20, num_chains=1)
+    assert fit.samples["community_prob"].shape == (1, 20, 1)
+    np.testing.assert_allclose(fit.samples["community_prob"], 1.0)

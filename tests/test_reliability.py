@@ -515,6 +515,8 @@ def test_adversarial_crowd_is_flagged():
     stats = below_chance(flipped)
     assert stats["n_below"] == n_workers and stats["answer_share"] == 1.0
     assert "below chance" in chance_note(flipped)
+    assert "note: " in flipped.summary() and "below chance" in flipped.summary()
+    assert "note:" not in fit.summary()
 
 
 def test_cli_prints_the_chance_note(tmp_path, capsys):
