@@ -155,6 +155,7 @@ class ItemDifficulty(CrowdModel):
         "Paun, Carpenter, Chamberlain, Hovy, Kruschwitz & Poesio (2018), Comparing Bayesian "
         "Models of Annotation, TACL 6:571-585 (ItemDiff)"
     )
+    answers_independent_given_label = False  # the item effect couples a task's answers
     dims = {"pi": ("true_class",), "eta": ("true_class", "logit_label"),
             "chi": ("true_class", "logit_label")}
 
