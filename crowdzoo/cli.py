@@ -263,6 +263,19 @@ def _read_answers(args):
         classes = [c.strip() for c in classes]
         if any(not c for c in classes):
             raise CliError(f"--classes has an empty class name: {','.join(classes)!r}")
+    from .large import is_large_input
+
+    if is_large_input(args.answers):  # parquet, or a big CSV: pyarrow, no object per answer
+        from .data.columnar import read_csv_arrow, read_parquet
+        from .large import is_parquet
+
+        if args.features is not None:
+            raise CliError("--features is not read with parquet or large CSV answers; fit "
+                           "from Python with crowdzoo.data.read_parquet and the features")
+        reader = read_parquet if is_parquet(args.answers) else read_csv_arrow
+        return reader(args.answers, gold=args.gold, task=args.task_col,
+                      worker=args.worker_col, label=args.label_col, classes=classes,
+                      na_values=getattr(args, "na_values", None))
     return read_csv(
         args.answers,
         gold=args.gold,
@@ -563,6 +576,11 @@ def cmd_fit(args) -> int:
             f"model {model.name!r} cannot be fitted with --method {args.method}; "
             f"it supports: {', '.join(model.methods)}"
         )
+    from .large import fits_large_path, is_parquet
+
+    if fits_large_path(model, args.method) and (
+            is_parquet(args.answers) or _large_csv(args.answers)):
+        return _cmd_fit_large(args, model, opts)
     data = _read_answers(args)
     out = _outdir(args, "fit", _plot_names(args.method), inputs=_input_files(args),
                   model=model.name, method=args.method, seed=args.seed, options=opts,
@@ -591,6 +609,30 @@ def cmd_fit(args) -> int:
         if path is not None:
             written.append(path)
     written += _write_plots(fit, out)
+    out.finish()
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _large_csv(path) -> bool:
+    from .large import LARGE_CSV_BYTES
+
+    return Path(path).is_file() and Path(path).stat().st_size >= LARGE_CSV_BYTES
+
+
+def _cmd_fit_large(args, model, opts) -> int:
+    """``crowdzoo fit`` on parquet / large CSV answers: lean Dawid-Skene MAP, parquet out."""
+    from .large import LARGE_TABLES, large_summary, run_large_fit
+
+    data = _read_answers(args)
+    out = _outdir(args, "fit", LARGE_TABLES, inputs=_input_files(args), model=model.name,
+                  method=args.method, seed=args.seed, options=opts,
+                  classes=[str(c) for c in data.classes])
+    print(large_summary(data) + "\n")
+    holder = [data]
+    del data  # run_large_fit drops the answers once they are on the device
+    written, diagnostics = run_large_fit(holder, model, out)
+    out.run["diagnostics"] = diagnostics
     out.finish()
     print("wrote " + ", ".join(str(p) for p in written))
     return 0

@@ -26,6 +26,7 @@ from .hierarchical_dawid_skene import HierarchicalDawidSkene
 from .honest_worker import HonestWorker
 from .item_difficulty import ItemDifficulty
 from .logistic_random_effects import LogisticRandomEffects
+from .mace import MACE
 from .majority_vote import MajorityVote
 from .multinomial import Multinomial
 from .one_coin import OneCoin
@@ -46,6 +47,7 @@ __all__ = [
     "HonestWorker",
     "ItemDifficulty",
     "LogisticRandomEffects",
+    "MACE",
     "MajorityVote",
     "Multinomial",
     "OneCoin",
@@ -78,7 +80,7 @@ def register(cls: type[CrowdModel]) -> type[CrowdModel]:
 
 
 for _cls in (OneCoin, DawidSkene, Raykar, GLAD, HonestWorker, BiasedWorker, Community,
-             Yan, DifficultyAdaptive, DifficultyFixed):
+             Yan, DifficultyAdaptive, DifficultyFixed, MACE):
     register(_cls)
 for _cls in (ClassConditionalDawidSkene, Multinomial, HierarchicalDawidSkene, ItemDifficulty,
              LogisticRandomEffects):

@@ -100,6 +100,23 @@ def honest_worker_row(model, data, labels, x, params):
     return program, params
 
 
+def mace_row(model, data, labels, x, params):
+    """MACE with the true label and the spamming gate as enumerated sites (uniform z)."""
+    T, W = labels.shape
+    K = data.n_classes
+
+    def program():
+        p = model.sample_params(data)
+        with numpyro.plate("task", T, dim=-2):
+            z = numpyro.sample("true_label", dist.Categorical(jnp.full(K, 1.0 / K)))
+            with numpyro.plate("explicit_worker", W, dim=-1):
+                s = numpyro.sample("spamming", dist.Bernoulli(1.0 - p["competence"]))
+                probs = jnp.where(s[..., None] > 0, p["spam_label"], jax.nn.one_hot(z, K))
+                numpyro.sample("label", dist.Categorical(probs=probs), obs=jnp.asarray(labels))
+
+    return program, params
+
+
 def community_row(model, data, labels, x, params):
     """CBCC with each worker's community and each task's label as enumerated sites."""
     T, W = labels.shape
@@ -231,6 +248,7 @@ ROWS = {
     "glad": (lambda: type(get_model("glad"))(labels_priors=np.array([0.5, 0.3, 0.2])), 3, False,
              glad_row),
     "honest_worker": (lambda: get_model("honest_worker"), 3, False, honest_worker_row),
+    "mace": (lambda: get_model("mace"), 3, False, mace_row),
     "community-M2": (lambda: type(get_model("community"))(n_communities=2, precision=4.0), 3,
                      False, community_row),
     "community-M3": (lambda: type(get_model("community"))(n_communities=3, precision=4.0), 3,
