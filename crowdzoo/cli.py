@@ -223,7 +223,8 @@ def _add_compare_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("answers", metavar="ANSWERS.csv",
                    help="long CSV, one row per answer (columns task, worker, label)")
     p.add_argument("--models", default="dawid_skene,one_coin",
-                   help="comma-separated registry names (default: dawid_skene,one_coin)")
+                   help="comma-separated registry names, or 'all' for every model that "
+                   "applies to the data (default: dawid_skene,one_coin)")
     p.add_argument("--gold", metavar="GOLD.csv",
                    help="gold labels (columns task, label): accuracy, log loss and ECE")
     p.add_argument("--features", metavar="FEATURES.csv",
@@ -643,7 +644,7 @@ def cmd_compare(args) -> int:
 
     import numpy as np
 
-    from .inference.compare import MIN_LOO_DRAWS, PARETO_K_BAD, compare_models
+    from .inference.compare import MIN_LOO_DRAWS, PARETO_K_BAD, applicable_models, compare_models
     from .inference.diagnostics import ConvergenceWarning
 
     if args.method == "nuts" and args.num_chains * args.num_samples < MIN_LOO_DRAWS:
@@ -655,6 +656,12 @@ def cmd_compare(args) -> int:
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     if not names:
         raise CliError("--models is empty")
+    if names == ["all"]:
+        names, skipped = applicable_models(data)
+        for name, reason in skipped.items():
+            print(f"skipping {name}: {reason}")
+        if not names:
+            raise CliError("no registered model applies to these data")
     options = {}
     if args.method == "nuts":
         options = {"num_warmup": args.num_warmup, "num_samples": args.num_samples,
