@@ -23,6 +23,30 @@ NOTEBOOKS = ROOT / "notebooks"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
+def tidy_streams(nb) -> None:
+    """Merge each cell's consecutive stream outputs and apply carriage returns.
+
+    Text progress bars (tqdm without ipywidgets) send one output per update; a notebook
+    viewer shows them all. Merged and with every ``\r`` applied, only each bar's last state
+    remains, as a terminal would show it.
+    """
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        merged = []
+        for out in cell.outputs:
+            if (out.output_type == "stream" and merged and merged[-1].output_type == "stream"
+                    and merged[-1].name == out.name):
+                merged[-1].text += out.text
+            else:
+                merged.append(out)
+        for out in merged:
+            if out.output_type == "stream":
+                lines = [line.rsplit("\r", 1)[-1] for line in out.text.split("\n")]
+                out.text = "\n".join(line for line in lines if line.strip() or line == "")
+        cell.outputs = [o for o in merged if o.output_type != "stream" or o.text.strip()]
+
+
 def run(path: Path, timeout: int = 3600) -> float:
     """Execute one notebook in place (full settings); return the seconds it took."""
     nb = nbformat.read(path, as_version=4)
@@ -37,11 +61,18 @@ def run(path: Path, timeout: int = 3600) -> float:
     start = time.perf_counter()
     nbclient.NotebookClient(nb, kernel_name="python3", timeout=timeout,
                             resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    tidy_streams(nb)
     nbformat.write(nb, path)
     return time.perf_counter() - start
 
 
 def main(argv: list[str]) -> None:
+    if argv[:1] == ["--tidy"]:  # only tidy the stored outputs
+        for path in [Path(a) for a in argv[1:]] or sorted(NOTEBOOKS.glob("*.ipynb")):
+            nb = nbformat.read(path, as_version=4)
+            tidy_streams(nb)
+            nbformat.write(nb, path)
+        return
     paths = [Path(a) for a in argv] or sorted(NOTEBOOKS.glob("*.ipynb"))
     for path in paths:
         seconds = run(path.resolve())

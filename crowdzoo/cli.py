@@ -223,7 +223,8 @@ def _add_compare_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("answers", metavar="ANSWERS.csv",
                    help="long CSV, one row per answer (columns task, worker, label)")
     p.add_argument("--models", default="dawid_skene,one_coin",
-                   help="comma-separated registry names (default: dawid_skene,one_coin)")
+                   help="comma-separated registry names, or 'all' for every model that "
+                   "applies to the data (default: dawid_skene,one_coin)")
     p.add_argument("--gold", metavar="GOLD.csv",
                    help="gold labels (columns task, label): accuracy, log loss and ECE")
     p.add_argument("--features", metavar="FEATURES.csv",
@@ -262,6 +263,19 @@ def _read_answers(args):
         classes = [c.strip() for c in classes]
         if any(not c for c in classes):
             raise CliError(f"--classes has an empty class name: {','.join(classes)!r}")
+    from .large import is_large_input
+
+    if is_large_input(args.answers):  # parquet, or a big CSV: pyarrow, no object per answer
+        from .data.columnar import read_csv_arrow, read_parquet
+        from .large import is_parquet
+
+        if args.features is not None:
+            raise CliError("--features is not read with parquet or large CSV answers; fit "
+                           "from Python with crowdzoo.data.read_parquet and the features")
+        reader = read_parquet if is_parquet(args.answers) else read_csv_arrow
+        return reader(args.answers, gold=args.gold, task=args.task_col,
+                      worker=args.worker_col, label=args.label_col, classes=classes,
+                      na_values=getattr(args, "na_values", None))
     return read_csv(
         args.answers,
         gold=args.gold,
@@ -562,6 +576,11 @@ def cmd_fit(args) -> int:
             f"model {model.name!r} cannot be fitted with --method {args.method}; "
             f"it supports: {', '.join(model.methods)}"
         )
+    from .large import fits_large_path, is_parquet
+
+    if fits_large_path(model, args.method) and (
+            is_parquet(args.answers) or _large_csv(args.answers)):
+        return _cmd_fit_large(args, model, opts)
     data = _read_answers(args)
     out = _outdir(args, "fit", _plot_names(args.method), inputs=_input_files(args),
                   model=model.name, method=args.method, seed=args.seed, options=opts,
@@ -595,13 +614,37 @@ def cmd_fit(args) -> int:
     return 0
 
 
+def _large_csv(path) -> bool:
+    from .large import LARGE_CSV_BYTES
+
+    return Path(path).is_file() and Path(path).stat().st_size >= LARGE_CSV_BYTES
+
+
+def _cmd_fit_large(args, model, opts) -> int:
+    """``crowdzoo fit`` on parquet / large CSV answers: lean Dawid-Skene MAP, parquet out."""
+    from .large import LARGE_TABLES, large_summary, run_large_fit
+
+    data = _read_answers(args)
+    out = _outdir(args, "fit", LARGE_TABLES, inputs=_input_files(args), model=model.name,
+                  method=args.method, seed=args.seed, options=opts,
+                  classes=[str(c) for c in data.classes])
+    print(large_summary(data) + "\n")
+    holder = [data]
+    del data  # run_large_fit drops the answers once they are on the device
+    written, diagnostics = run_large_fit(holder, model, out)
+    out.run["diagnostics"] = diagnostics
+    out.finish()
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
 def cmd_compare(args) -> int:
     """``crowdzoo compare``: fit several models; print LOO and gold scores; write files."""
     import warnings
 
     import numpy as np
 
-    from .inference.compare import MIN_LOO_DRAWS, PARETO_K_BAD, compare_models
+    from .inference.compare import MIN_LOO_DRAWS, PARETO_K_BAD, applicable_models, compare_models
     from .inference.diagnostics import ConvergenceWarning
 
     if args.method == "nuts" and args.num_chains * args.num_samples < MIN_LOO_DRAWS:
@@ -613,6 +656,12 @@ def cmd_compare(args) -> int:
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     if not names:
         raise CliError("--models is empty")
+    if names == ["all"]:
+        names, skipped = applicable_models(data)
+        for name, reason in skipped.items():
+            print(f"skipping {name}: {reason}")
+        if not names:
+            raise CliError("no registered model applies to these data")
     options = {}
     if args.method == "nuts":
         options = {"num_warmup": args.num_warmup, "num_samples": args.num_samples,

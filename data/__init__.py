@@ -5,6 +5,7 @@ mixture and digits experiments.
 """
 
 from .annotations import Annotations, AnnotationsError
+from .columnar import read_csv_arrow, read_parquet
 from .features import ConstantFeatureWarning
 from .loaders import list_datasets, load_dataset, load_split, read_csv
 from .simulate import (
@@ -29,5 +30,7 @@ __all__ = [
     "make_demo",
     "random_design",
     "read_csv",
+    "read_csv_arrow",
+    "read_parquet",
     "simulate",
 ]

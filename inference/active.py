@@ -165,6 +165,13 @@ def check_model(model) -> None:
             f"is not defined by an emission table; use a model with a proper likelihood "
             f"(e.g. 'difficulty_adaptive' instead of 'difficulty_fixed')"
         )
+    if not model.answers_independent_given_label:
+        raise ValueError(
+            f"{name} sums a per-task item effect out next to the true label, so a task's next "
+            f"answer depends on its answers so far (not only on the label): the gain of one "
+            f"answer is not defined by an emission table; use a model without an item effect "
+            f"(e.g. 'hierarchical_dawid_skene' or 'dawid_skene')"
+        )
 
 
 def _check_fit(fit):

@@ -35,6 +35,7 @@ __all__ = [
     "CompareResult",
     "MIN_LOO_DRAWS",
     "PARETO_K_BAD",
+    "applicable_models",
     "calibration_curve",
     "compare_models",
     "convergence_columns",
@@ -409,6 +410,39 @@ def compare_models(
             stacklevel=2,
         )
     return CompareResult(table, fits, loos)
+
+
+def applicable_models(data, names=None) -> tuple[list[str], dict[str, str]]:
+    """Split registered models into those that take ``data`` and those that do not.
+
+    Parameters
+    ----------
+    data : Annotations
+        The answers (with their features / texts, if any).
+    names : list of str, optional
+        Models to check (default: every registered model, then the baselines).
+
+    Returns
+    -------
+    (list of str, dict)
+        The names that apply, in order, and ``name -> reason`` for the others: the model's
+        own :meth:`~crowdzoo.models.CrowdModel.check_data` message (a binary model on
+        K > 2 classes, a learning-from-crowds model without features, ...).
+    """
+    from ..models import BASELINES, REGISTRY, crowd_data, get_model
+
+    if names is None:
+        names = sorted(REGISTRY) + sorted(BASELINES)
+    cdata = crowd_data(data, use_gold=False)
+    ok, skipped = [], {}
+    for name in names:
+        try:
+            get_model(name).check_data(cdata)
+        except ValueError as err:
+            skipped[name] = str(err)
+        else:
+            ok.append(name)
+    return ok, skipped
 
 
 def convergence_columns(fit) -> dict:

@@ -92,6 +92,12 @@ def convergence_table(fit) -> pd.DataFrame:
         ess_b = az.ess(post, method="bulk")
         ess_t = az.ess(post, method="tail")
     need = ESS_PER_CHAIN_MIN * chains
+    # a chain moved if any parameter changed in it; a parameter that is constant while every
+    # chain moved is fixed by the model (a one-entry simplex, e.g. one community), not stuck
+    moved = np.zeros(chains, bool)
+    for name in post.data_vars:
+        sd = np.asarray(post[name].std("draw")).reshape(chains, -1)
+        moved |= (sd > 0).any(axis=1) if sd.size else False
     rows = []
     for name in post.data_vars:
         eb = np.asarray(ess_b[name]).ravel()
@@ -109,7 +115,8 @@ def convergence_table(fit) -> pd.DataFrame:
         row["ess_tail"] = float(np.nanmin(et)) if np.isfinite(et).any() else np.nan
         row["worst"] = _element_label(str(name), post[name], worst)
         # draws that never move (every transition rejected): r_hat / ESS are NaN or bogus
-        row["stuck"] = bool(draws > 1 and float(post[name].std("draw").max()) == 0)
+        constant = draws > 1 and float(post[name].std("draw").max()) == 0
+        row["stuck"] = bool(constant and not moved.all())
         rows.append(row)
     table = pd.DataFrame(rows).set_index("parameter")
     if is_mcmc:

@@ -11,9 +11,10 @@ answers through ``numpyro.infer.Predictive`` (its parameter sites set to ``theta
 then the program draws ``y_rep`` on the observed design (who answered what), with whatever
 explicit gates it has (the honest worker's isCorrect, MACE's spamming). Test statistics
 ``T(y)`` are compared with their replicated distribution ``T(y_rep)``; the posterior
-predictive p-value is ``P(T(y_rep) >= T(y))`` (ties count half), close to 0 or 1 where the model fails to reproduce the data. Posterior predictive p-values
-are not uniform under the model (they concentrate near 0.5), so a p-value of 0.001 is strong
-evidence of misfit, and a p-value of 0.3 is not evidence of fit.
+predictive p-value is ``P(T(y_rep) >= T(y))`` (ties count half), close to 0 or 1 where the
+model fails to reproduce the data. Posterior predictive p-values are not uniform under the
+model (they concentrate near 0.5), so a p-value of 0.001 is strong evidence of misfit, and a
+p-value of 0.3 is not evidence of fit.
 
 Statistics (Han, Adiguzel & Carpenter 2024; Gelman et al. BDA3 ch. 6):
 

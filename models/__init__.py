@@ -16,14 +16,20 @@ with _warnings.catch_warnings():
 
 from .base import Baseline, CrowdModel
 from .biased_worker import BiasedWorker
+from .class_conditional import ClassConditionalDawidSkene
 from .community import Community
 from .core import CrowdData, crowd_data, marginalize
 from .dawid_skene import DawidSkene
 from .difficulty import DifficultyAdaptive, DifficultyFixed
 from .glad import GLAD
+from .hierarchical_dawid_skene import HierarchicalDawidSkene
 from .honest_worker import HonestWorker
 from .irt import IRT1PL, IRT2PL, IRT3PL
+from .item_difficulty import ItemDifficulty
+from .logistic_random_effects import LogisticRandomEffects
+from .mace import MACE
 from .majority_vote import MajorityVote
+from .multinomial import Multinomial
 from .one_coin import OneCoin
 from .raykar import Raykar
 from .yan import Yan
@@ -32,16 +38,22 @@ __all__ = [
     "BASELINES",
     "Baseline",
     "BiasedWorker",
+    "ClassConditionalDawidSkene",
     "Community",
     "CrowdData",
     "CrowdModel",
     "DawidSkene",
     "GLAD",
+    "HierarchicalDawidSkene",
     "HonestWorker",
     "IRT1PL",
     "IRT2PL",
     "IRT3PL",
+    "ItemDifficulty",
+    "LogisticRandomEffects",
+    "MACE",
     "MajorityVote",
+    "Multinomial",
     "OneCoin",
     "Raykar",
     "DifficultyAdaptive",
@@ -72,7 +84,10 @@ def register(cls: type[CrowdModel]) -> type[CrowdModel]:
 
 
 for _cls in (OneCoin, DawidSkene, Raykar, GLAD, HonestWorker, BiasedWorker, Community,
-             Yan, DifficultyAdaptive, DifficultyFixed, IRT1PL, IRT2PL, IRT3PL):
+             Yan, DifficultyAdaptive, DifficultyFixed, MACE):
+    register(_cls)
+for _cls in (ClassConditionalDawidSkene, Multinomial, HierarchicalDawidSkene, ItemDifficulty,
+             LogisticRandomEffects, IRT1PL, IRT2PL, IRT3PL):
     register(_cls)
 
 

@@ -92,6 +92,12 @@ class CrowdModel:
     #: (difficulty_fixed): no simulator matches it, so simulation-based calibration does not
     #: apply and NUTS / SVI give a pseudo-posterior
     proper_likelihood: ClassVar[bool] = True
+    #: whether a task's answers are independent given its true label and the parameters.
+    #: False for a model with a per-task random effect summed out next to the label
+    #: (item_difficulty, logistic_random_effects): the next answer's distribution then
+    #: depends on the task's answers so far, which an emission table cannot say, so the
+    #: information gain of one more answer (crowdzoo.inference.active) refuses it
+    answers_independent_given_label: ClassVar[bool] = True
     #: whether the MAP's closed-form EM runs SQUAREM-accelerated by default (``fit`` option
     #: ``accelerate``): worth it where plain EM crawls, as with a jointly learned classifier
     em_accelerate: ClassVar[bool] = False

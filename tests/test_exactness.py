@@ -100,6 +100,23 @@ def honest_worker_row(model, data, labels, x, params):
     return program, params
 
 
+def mace_row(model, data, labels, x, params):
+    """MACE with the true label and the spamming gate as enumerated sites (uniform z)."""
+    T, W = labels.shape
+    K = data.n_classes
+
+    def program():
+        p = model.sample_params(data)
+        with numpyro.plate("task", T, dim=-2):
+            z = numpyro.sample("true_label", dist.Categorical(jnp.full(K, 1.0 / K)))
+            with numpyro.plate("explicit_worker", W, dim=-1):
+                s = numpyro.sample("spamming", dist.Bernoulli(1.0 - p["competence"]))
+                probs = jnp.where(s[..., None] > 0, p["spam_label"], jax.nn.one_hot(z, K))
+                numpyro.sample("label", dist.Categorical(probs=probs), obs=jnp.asarray(labels))
+
+    return program, params
+
+
 def community_row(model, data, labels, x, params):
     """CBCC with each worker's community and each task's label as enumerated sites."""
     T, W = labels.shape
@@ -181,6 +198,65 @@ def irt_row(model, data, labels, x, params):
     return explicit_crowd_program(model, data, labels, table), params
 
 
+def class_conditional_row(model, data, labels, x, params):
+    T, _ = labels.shape
+    K = data.n_classes
+
+    def table(p):
+        acc = p["accuracy"][:, :, None]  # (W, K, 1)
+        t = jnp.where(jnp.eye(K, dtype=bool)[None], acc, (1 - acc) / (K - 1))
+        return jnp.log(p["pi"]), _tiled(jnp.log(t), T)
+
+    return explicit_crowd_program(model, data, labels, table), params
+
+
+def pooled_row(model, data, labels, x, params):
+    T, W = labels.shape
+
+    def table(p):
+        conf = jnp.broadcast_to(p["confusion"], (W,) + p["confusion"].shape)
+        return jnp.log(p["pi"]), _tiled(jnp.log(conf), T)
+
+    return explicit_crowd_program(model, data, labels, table), params
+
+
+def hier_ds_row(model, data, labels, x, params):
+    T, _ = labels.shape
+
+    def table(p):
+        beta = p["mu"] + p["sigma"] * p["beta_raw"]  # (W, K, K)
+        return jnp.log(p["pi"]), _tiled(beta - jax.nn.logsumexp(beta, -1, keepdims=True), T)
+
+    return explicit_crowd_program(model, data, labels, table), params
+
+
+def item_effect_row(model, data, labels, x, params):
+    """Paun's ItemDiff / LogRndEff with the true label *and* the item effect's quadrature node
+    as enumerated sites per task (the node: a Categorical over the Gauss-Hermite weights)."""
+    T, W = labels.shape
+    nodes, logw = (jnp.asarray(a) for a in model.nodes(data))
+    lre = model.name == "logistic_random_effects"
+
+    def pad(v):
+        return jnp.concatenate([v, jnp.zeros(v.shape[:-1] + (1,))], -1)
+
+    def program():
+        p = model.sample_params(data)
+        with numpyro.plate("explicit_task", T, dim=-2):
+            z = numpyro.sample("z", dist.Categorical(p["pi"]))  # (K, 1, 1)
+            s = numpyro.sample("node", dist.Categorical(logits=logw))  # (S, 1, 1, 1)
+            with numpyro.plate("explicit_worker", W, dim=-1):
+                if lre:
+                    worker = p["zeta"][z] + p["omega"][z] * p["beta_raw"][jnp.arange(W), z]
+                    logits = worker - p["chi"][z] * nodes[s]
+                else:
+                    logits = p["eta"][z] + p["chi"][z] * nodes[s]
+                numpyro.sample("y", dist.Categorical(logits=pad(logits)),
+                               obs=jnp.asarray(labels))
+
+    return program, params
+
+
 #: id -> (model factory, number of classes, needs features, row)
 ROWS = {
     "dawid_skene": (lambda: get_model("dawid_skene"), 3, False, confusion_row),
@@ -189,6 +265,7 @@ ROWS = {
     "glad": (lambda: type(get_model("glad"))(labels_priors=np.array([0.5, 0.3, 0.2])), 3, False,
              glad_row),
     "honest_worker": (lambda: get_model("honest_worker"), 3, False, honest_worker_row),
+    "mace": (lambda: get_model("mace"), 3, False, mace_row),
     "community-M2": (lambda: type(get_model("community"))(n_communities=2, precision=4.0), 3,
                      False, community_row),
     "community-M3": (lambda: type(get_model("community"))(n_communities=3, precision=4.0), 3,
@@ -203,6 +280,18 @@ ROWS = {
     "irt_1pl": (lambda: get_model("irt_1pl"), 2, False, irt_row),
     "irt_2pl": (lambda: get_model("irt_2pl"), 2, False, irt_row),
     "irt_3pl": (lambda: get_model("irt_3pl"), 2, False, irt_row),
+    "class_conditional_dawid_skene": (lambda: get_model("class_conditional_dawid_skene"), 3,
+                                      False, class_conditional_row),
+    "multinomial": (lambda: get_model("multinomial"), 3, False, pooled_row),
+    "hierarchical_dawid_skene": (lambda: get_model("hierarchical_dawid_skene"), 3, False,
+                                 hier_ds_row),
+    "item_difficulty-K2": (lambda: get_model("item_difficulty"), 2, False, item_effect_row),
+    "item_difficulty-K3": (lambda: type(get_model("item_difficulty"))(max_nodes=16), 3, False,
+                           item_effect_row),
+    "logistic_random_effects-K2": (lambda: get_model("logistic_random_effects"), 2, False,
+                                   item_effect_row),
+    "logistic_random_effects-K3": (lambda: type(get_model("logistic_random_effects"))(
+        max_nodes=16), 3, False, item_effect_row),
 }
 
 

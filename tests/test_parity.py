@@ -6,6 +6,8 @@ early when its clipped ELBO wobbles, long before the fixed point); ours runs to 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -48,8 +50,8 @@ def _compare(ours: pd.DataFrame, theirs: pd.DataFrame, atol=1e-4):
 def test_dawid_skene_fixed_point_equals_crowdkit(crowd):
     ann, frame = crowd
     ck = crowdkit.DawidSkene(n_iter=400, tol=-np.inf).fit(frame)
-    ours = crowdzoo.fit(DawidSkene(confusion_prior=1.0, class_prior=1.0), ann, tol=1e-9, param_tol=1e-7,
-                        max_iter=3000)
+    ours = crowdzoo.fit(DawidSkene(confusion_prior=1.0, class_prior=1.0), ann, tol=1e-9,
+                        param_tol=1e-7, max_iter=3000)
     _compare(ours.task_posterior(), crowdkit_posterior(ck, frame))
     # the confusion matrices too: Crowd-Kit's errors_[worker, observed][true]
     errors = ck.errors_
@@ -62,8 +64,8 @@ def test_dawid_skene_fixed_point_equals_crowdkit(crowd):
 def test_one_coin_fixed_point_equals_crowdkit(crowd):
     ann, frame = crowd
     ck = crowdkit.OneCoinDawidSkene(n_iter=400, tol=-np.inf).fit(frame)
-    ours = crowdzoo.fit(OneCoin(accuracy_prior=(1.0, 1.0), class_prior=1.0), ann, tol=1e-9, param_tol=1e-7,
-                        max_iter=3000)
+    ours = crowdzoo.fit(OneCoin(accuracy_prior=(1.0, 1.0), class_prior=1.0), ann, tol=1e-9,
+                        param_tol=1e-7, max_iter=3000)
     _compare(ours.task_posterior(), crowdkit_posterior(ck, frame))
     skills = ck.skills_.reindex(ann.worker_ids).to_numpy()
     np.testing.assert_allclose(ours.params["accuracy"], skills, atol=1e-3)
@@ -93,10 +95,16 @@ def test_initial_error_matches_crowdkit(crowd, strategy):
     # the same start and the same number of EM rounds (3): initial_error only acts at the start
     ck = crowdkit.DawidSkene(n_iter=3, tol=-np.inf, initial_error_strategy=strategy).fit(
         frame, initial_error=initial.copy())  # Crowd-Kit modifies it in place
-    model = DawidSkene(confusion_prior=1.0, class_prior=1.0, initial_error=initial,
+    # the model takes the array [worker, true, label] in the data's order (the aggregation
+    # layer aligns Crowd-Kit's (worker, observed label)-indexed frame; here by hand)
+    array = np.zeros((ann.n_workers, 3, 3))
+    for (worker, label), row in initial.iterrows():
+        array[list(ann.worker_ids).index(worker), :, label] = row.to_numpy()
+    model = DawidSkene(confusion_prior=1.0, class_prior=1.0, initial_error=array,
                        initial_error_strategy=strategy)
-    with pytest.warns(crowdzoo.inference.ConvergenceWarning):
-        ours = crowdzoo.fit(model, ann, tol=0.0, max_iter=3)
+    with warnings.catch_warnings():  # three rounds on purpose: the cap is the point
+        warnings.simplefilter("ignore", crowdzoo.inference.ConvergenceWarning)
+        ours = crowdzoo.fit(model, ann, tol=1e-30, max_iter=3)
     pd.testing.assert_frame_equal(initial, before)  # not mutated
     _compare(ours.task_posterior(), crowdkit_posterior(ck, frame), atol=1e-4)
 
