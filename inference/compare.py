@@ -234,7 +234,21 @@ def loo(fit, pointwise: bool = True, integrate: bool | None = None, n_nodes: int
     with warnings.catch_warnings():
         # ArviZ warns when some Pareto k are high; we report them in pareto_k_summary
         warnings.simplefilter("ignore", UserWarning)
-        out = az.loo(dt, pointwise=pointwise, var_name="answers")
+        try:
+            out = az.loo(dt, pointwise=pointwise, var_name="answers")
+            out.tie_break = False
+        except ValueError as err:
+            if "All tail values are the same" not in str(err):
+                raise
+            # a task whose largest log-likelihood values tie exactly (float32 terms of a task
+            # every draw explains alike): PSIS's tail fit has nothing to fit and ArviZ raises.
+            # Equal tail weights need no smoothing, so break the ties by 1e-9 (far below any
+            # elpd difference) and say so in ``tie_break``
+            ll = dt["log_likelihood"]["answers"]
+            jitter = np.random.default_rng(0).uniform(0.0, 1e-9, ll.shape)
+            dt["log_likelihood"]["answers"] = ll.copy(data=ll.values.astype(np.float64) + jitter)
+            out = az.loo(dt, pointwise=pointwise, var_name="answers")
+            out.tie_break = True
     out.integrated = bool(integrate)
     return out
 

@@ -10,12 +10,17 @@ import pytest
 
 import crowdzoo
 
-# what the CLI and the notebooks do: parallel NUTS chains, compiled kernels kept on disk
+# what the CLI and the notebooks do: parallel NUTS chains -- but without the disk cache of
+# compiled kernels: under two xdist workers (and the notebook kernels they start) XLA's
+# executable (de)serialization for that cache crashed a worker with a segfault, and a cold CI
+# run gains little from it. CROWDZOO_CACHE_DIR, when set, is respected.
+os.environ.setdefault("CROWDZOO_CACHE_DIR", "0")
 crowdzoo.setup()
 
 #: ../shared/data beside the repository (CI lays it there); override with CROWDZOO_DATA_DIR
 SHARED_DATA = Path(
-    os.environ.get("CROWDZOO_DATA_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "data")
+    os.environ.get("CROWDZOO_DATA_DIR",
+                   Path(__file__).resolve().parents[1].parent / "shared" / "data")
 )
 
 

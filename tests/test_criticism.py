@@ -250,3 +250,33 @@ def test_compare_command_writes_table(tmp_path, capsys):
     table = pd.read_csv(tmp_path / "out" / "compare.csv", index_col=0)
     assert set(table.index) == {"one_coin", "majority_vote"}
     assert (tmp_path / "out" / "calibration.png").exists()
+
+
+@pytest.mark.filterwarnings("ignore::crowdzoo.inference.diagnostics.ConvergenceWarning")
+def test_loo_survives_tied_tail_values(monkeypatch):
+    """A task every draw explains alike has tied log-likelihood tails: ArviZ's PSIS raises
+    "All tail values are the same" (it stopped `crowdzoo compare --models all` on labelme);
+    compare's LOO breaks the ties far below any elpd difference and says so."""
+    import arviz as az
+    from crowdzoo.inference import compare as CMP
+
+    sim = crowdzoo.data.simulate("one_coin", n_tasks=30, n_workers=5, n_classes=2,
+                                 answers_per_task=3, seed=0)
+    fit = crowdzoo.fit("one_coin", sim.annotations, method="svi", num_steps=100,
+                       num_draws=50, progress=False)
+    real = fit.to_arviz
+
+    def tied(**kwargs):
+        dt = real(**kwargs)
+        ll = dt["log_likelihood"]["answers"]
+        values = ll.values.copy()
+        values[..., 0] = -0.5
+        dt["log_likelihood"]["answers"] = ll.copy(data=values)
+        return dt
+
+    with pytest.raises(ValueError, match="All tail values are the same"):
+        az.loo(tied(posterior_predictive=False), var_name="answers")
+    monkeypatch.setattr(fit, "to_arviz", tied)
+    elpd = CMP.loo(fit)
+    assert elpd.tie_break and np.isfinite(elpd.elpd)
+    assert abs(float(np.ravel(elpd.elpd_i)[0]) + 0.5) < 1e-6
