@@ -273,9 +273,12 @@ def _read_answers(args):
             raise CliError("--features is not read with parquet or large CSV answers; fit "
                            "from Python with crowdzoo.data.read_parquet and the features")
         reader = read_parquet if is_parquet(args.answers) else read_csv_arrow
-        return reader(args.answers, gold=args.gold, task=args.task_col,
-                      worker=args.worker_col, label=args.label_col, classes=classes,
-                      na_values=getattr(args, "na_values", None))
+        try:
+            return reader(args.answers, gold=args.gold, task=args.task_col,
+                          worker=args.worker_col, label=args.label_col, classes=classes,
+                          na_values=getattr(args, "na_values", None))
+        except ImportError as err:  # pyarrow is the optional extra crowdzoo[parquet]
+            raise CliError(str(err)) from None
     return read_csv(
         args.answers,
         gold=args.gold,

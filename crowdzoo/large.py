@@ -39,10 +39,18 @@ def is_parquet(path) -> bool:
 
 
 def is_large_input(path) -> bool:
-    """Whether the answers file is read by pyarrow: parquet, or a CSV of 64 MiB or more."""
+    """Whether the answers file is read by pyarrow: parquet, or a CSV of 64 MiB or more.
+
+    pyarrow is optional (``crowdzoo[parquet]``): without it a large CSV takes the ordinary
+    reader, and a parquet file gets the install hint from the parquet reader.
+    """
+    import importlib.util
     from pathlib import Path
 
-    return is_parquet(path) or Path(path).stat().st_size >= LARGE_CSV_BYTES
+    if is_parquet(path):
+        return True
+    return (Path(path).stat().st_size >= LARGE_CSV_BYTES
+            and importlib.util.find_spec("pyarrow") is not None)
 
 
 def fits_large_path(model, method: str) -> bool:

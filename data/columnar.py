@@ -43,7 +43,18 @@ __all__ = ["read_parquet", "read_csv_arrow", "encode_column"]
 PathLike = str | os.PathLike[str]
 
 
+def require_pyarrow():
+    """Import pyarrow, or say how to install it (it is the optional extra ``parquet``)."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError as err:
+        raise ImportError(
+            "reading parquet files and large CSVs needs pyarrow, an optional dependency: "
+            "pip install 'crowdzoo[parquet]'") from err
+
+
 def _pa():
+    require_pyarrow()
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -293,6 +304,7 @@ def read_parquet(path: PathLike, gold: Any = None, task: str = "task", worker: s
         gives; task and worker codes follow the sorted ids for dense integer ids and the
         order of first appearance otherwise (see the module docstring).
     """
+    require_pyarrow()
     import pyarrow.parquet as pq
 
     pf = pq.ParquetFile(path)
@@ -339,6 +351,7 @@ def read_csv_arrow(path: PathLike, gold: Any = None, task: str = "task", worker:
     delimiter : str
         Field separator.
     """
+    require_pyarrow()
     import pyarrow as pa
     import pyarrow.csv as pcsv
 

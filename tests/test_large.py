@@ -16,8 +16,6 @@ import textwrap
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from crowdzoo.data import AnnotationsError, read_csv, simulate
 from crowdzoo.data.columnar import read_csv_arrow, read_parquet
@@ -26,6 +24,14 @@ from crowdzoo.models import DawidSkene
 
 import crowdzoo
 from crowdzoo.cli import main
+
+try:  # the optional extra crowdzoo[parquet]
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+except ImportError:
+    pa = pq = None
+needs_arrow = pytest.mark.skipif(pa is None, reason="pyarrow is not installed "
+                                 "(pip install 'crowdzoo[parquet]')")
 
 T, W, K = 300, 12, 3
 
@@ -54,6 +60,7 @@ MESSY = pd.DataFrame({
 })
 
 
+@needs_arrow
 def test_readers_normalize_like_read_csv(tmp_path):
     path = tmp_path / "a.csv"
     MESSY.to_csv(path, index=False)
@@ -71,6 +78,7 @@ def test_readers_normalize_like_read_csv(tmp_path):
         assert got.label.tolist() == want.label.tolist()
 
 
+@needs_arrow
 def test_integer_ids_dense_and_sparse(tmp_path):
     task = np.array([10, 10, 12, 11, 12], np.int64)
     for offset in (0, 10**12):  # a dense range (lookup table) and a sparse one (hash)
@@ -83,6 +91,7 @@ def test_integer_ids_dense_and_sparse(tmp_path):
         assert got.gold_series().to_dict() == {10 + offset: 1}
 
 
+@needs_arrow
 def test_reader_errors_name_rows(tmp_path):
     df = pd.DataFrame({"task": ["a", None, "b"], "worker": ["x", "y", "y"],
                        "label": ["1", "0", None]})
@@ -109,6 +118,7 @@ def test_lean_map_is_the_fit_fixed_point(crowd, reference, monkeypatch):
     np.testing.assert_allclose(got.posterior, reference.task_posterior().to_numpy(), atol=1e-5)
 
 
+@needs_arrow
 def test_cli_fit_parquet(crowd, reference, tmp_path, capsys):
     frame = crowd.to_frame()
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp_path / "a.parquet")
@@ -173,6 +183,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@needs_arrow
 def test_two_processes_match_one(crowd, tmp_path):
     pq.write_table(pa.table({"task": crowd.task.astype(np.int64), "worker": crowd.worker,
                              "label": crowd.label}), tmp_path / "a.parquet")
