@@ -41,8 +41,8 @@ def is_parquet(path) -> bool:
 def is_large_input(path) -> bool:
     """Whether the answers file is read by pyarrow: parquet, or a CSV of 64 MiB or more.
 
-    pyarrow is optional (``crowdzoo[parquet]``): without it a large CSV takes the ordinary
-    reader, and a parquet file gets the install hint from the parquet reader.
+    Without pyarrow (a dependency; someone may have removed it) a large CSV takes the
+    ordinary reader, and a parquet file gets the install hint from the parquet reader.
     """
     import importlib.util
     from pathlib import Path

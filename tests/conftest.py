@@ -10,12 +10,39 @@ import pytest
 
 import crowdzoo
 
-# what the CLI and the notebooks do: parallel NUTS chains -- but without the disk cache of
-# compiled kernels: under two xdist workers (and the notebook kernels they start) XLA's
-# executable (de)serialization for that cache crashed a worker with a segfault, and a cold CI
-# run gains little from it. CROWDZOO_CACHE_DIR, when set, is respected.
-os.environ.setdefault("CROWDZOO_CACHE_DIR", "0")
+# what the CLI and the notebooks do: parallel NUTS chains, compiled kernels kept on disk
 crowdzoo.setup()
+
+#: Linux's default limit on a process's memory mappings (vm.max_map_count)
+MAX_MAPS = 65530
+
+
+def _n_maps() -> int:
+    try:
+        with open("/proc/self/maps", "rb") as f:
+            return sum(1 for _ in f)
+    except OSError:  # not Linux
+        return 0
+
+
+@pytest.fixture(autouse=True)
+def _bounded_compiled_code():
+    """Free JAX's compiled programs when a worker holds too many.
+
+    Every compiled XLA program maps its code into the process (~3 mappings; a conformance
+    case compiles hundreds, ~1,000 mappings). A test worker that runs a few hundred tests
+    passes Linux's limit of 65,530 mappings, and then the next mmap fails: LLVM aborts, a
+    serialization segfaults or Python raises MemoryError, in whichever test is running.
+    Past half the limit the caches are cleared (later tests compile again).
+    """
+    yield
+    if _n_maps() > MAX_MAPS // 2:
+        import gc
+
+        import jax
+
+        jax.clear_caches()
+        gc.collect()
 
 #: ../shared/data beside the repository (CI lays it there); override with CROWDZOO_DATA_DIR
 SHARED_DATA = Path(

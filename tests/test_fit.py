@@ -399,6 +399,10 @@ def test_nuts_reuses_its_compiled_sampler(nuts_pair):
     fns = _nuts_fns(model, OPTS["nuts"]["num_warmup"], 0.8, 10)
     jitted = ("init", "advance")  # the sequential path; pmap keeps its own cache
     sizes = {k: fns[k]._cache_size() for k in jitted}
+    if not all(sizes.values()):  # conftest's guard freed compiled code after the fixture ran
+        crowdzoo.fit(model, ann, method="nuts", seed=11, progress=False,
+                     chain_method="sequential", **OPTS["nuts"])
+        sizes = {k: fns[k]._cache_size() for k in jitted}
     assert all(sizes.values())
     other = crowdzoo.fit(type(model)(), ann, method="nuts", seed=12, progress=False,
                          chain_method="sequential", **OPTS["nuts"])
