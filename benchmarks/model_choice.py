@@ -1,22 +1,35 @@
-"""Which model would a user pick without gold, and how good is that pick? (issue 17, items 4-5)
+"""Which model for which crowd? One run, two tables (issues 13 and 17).
 
 For every shared dataset with gold, fit every registered generative model that takes the data
-(no features; binary-only models on binary sets) with NUTS through
-:func:`crowdzoo.inference.compare.compare_models` (gold left out of every fit), and pick the
-model a user would pick without gold: the highest PSIS-LOO elpd among the models that
-converged and whose LOO terms are reliable (no task with Pareto k > 0.7; models with per-task
-parameters use the integrated terms). The pick's accuracy and expected calibration error on
-gold are reported next to Crowd-Kit 1.4's best estimator chosen with hindsight on gold (MV,
-OneCoinDS, DS, GLAD, MACE; the numbers of issue 17) and next to the best crowdzoo model on gold
-(hindsight, for reference).
+(:func:`crowdzoo.inference.compare.applicable_models`: binary-only models on binary sets, the
+learning-from-crowds ``raykar`` where the set has task features; the pseudo-likelihood
+``difficulty_fixed`` and the ``majority_vote`` baseline have no LOO and are left out), with
+gold left out of every fit, one model at a time through
+:func:`~crowdzoo.inference.compare.compare_models`, and record per (dataset, model): method,
+accuracy and top-label ECE on gold, PSIS-LOO elpd per task (integrated terms for models with
+per-task parameters), the number of tasks with Pareto k > 0.7, max r_hat, whether the fit
+converged, and its seconds. Crowd-Kit 1.4's MV, OneCoinDS, DS, GLAD and MACE run on the same
+answers (accuracy and ECE; no LOO).
+
+Inference: NUTS started from the MAP, 2 chains x (``--warmup`` + ``--draws``) — a long warmup
+and few draws, as LOO needs only a few hundred draws — on sets with at most
+``--nuts-max-answers`` answers; SVI (mean-field normal guide started from the MAP, its draws
+give an approximate LOO) above that, and for the rest of a dataset's models once one NUTS fit
+there took longer than ``--nuts-budget`` seconds. The ``method`` column says which.
+
+Outputs (rewritten after every fit, so an interrupted run keeps what it measured, and a rerun
+skips the (dataset, model) pairs the CSV already holds):
+
+* ``results/model_choice.csv`` — one row per (dataset, model), machine-readable;
+* ``results/model_choice.md`` — the model a user would pick without gold (highest elpd among
+  converged fits with no Pareto k > 0.7) against Crowd-Kit's best chosen with hindsight;
+* ``results/paun.md`` — the Paun et al. (2018)-style table of every row
+  (written by ``benchmarks/paun.py`` from the CSV).
 
 Usage::
 
-    python benchmarks/model_choice.py --datasets bluebirds,wsd,temp
-    python benchmarks/model_choice.py --datasets all    # every set with gold (hours on 2 cores)
-
-Writes ``benchmarks/results/model_choice.md`` after every dataset (so an interrupted run keeps
-what it measured); datasets not run are listed as such.
+    python benchmarks/model_choice.py                       # every set with gold, small first
+    python benchmarks/model_choice.py --datasets wsd,bluebirds --models dawid_skene,glad
 """
 
 from __future__ import annotations
@@ -24,6 +37,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
 import warnings
 from datetime import UTC, datetime
@@ -31,13 +45,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from crowdzoo.inference.compare import compare_models
-from crowdzoo.models import REGISTRY
+from crowdzoo.inference.compare import applicable_models, compare_models, expected_calibration_error
 
 import crowdzoo
 
-RESULTS = Path(__file__).resolve().parent / "results" / "model_choice.md"
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import paun  # noqa: E402  (benchmarks/paun.py: writes paun.md from the CSV)
+
+RESULTS = HERE / "results"
+CSV = RESULTS / "model_choice.csv"
+MD = RESULTS / "model_choice.md"
+DATA = Path(os.environ.get("CROWDZOO_DATA_DIR", HERE.parents[1] / "shared" / "data"))
 
 #: Crowd-Kit 1.4's best of MV, OneCoinDS, DS, GLAD, MACE on gold, chosen with hindsight
 #: (issue 17, measured on main at 58e952a)
@@ -45,98 +64,203 @@ CROWDKIT_BEST = {"adult_content": 0.766, "bluebirds": 0.889, "dog": 0.843, "duch
                  "labelme": 0.792, "music_genre": 0.797, "product": 0.940, "rte": 0.928,
                  "sentiment_polarity": 0.917, "temp": 0.942, "trec2010_relevance": 0.617,
                  "wsd": 0.994}
+#: smallest first (by answers), so a partial run covers as many sets as possible
+ORDER = ["wsd", "labelme", "music_genre", "bluebirds", "temp", "rte", "dog", "product",
+         "sentiment_polarity", "duchenne", "adult_content", "trec2010_relevance"]
+CROWDKIT = [("MajorityVote", {}), ("OneCoinDawidSkene", {"n_iter": 100}),
+            ("DawidSkene", {"n_iter": 100}), ("GLAD", {}), ("MACE", {})]
+#: no LOO: a pseudo-likelihood, and the baseline
+EXCLUDED = {"difficulty_fixed": "pseudo-likelihood (no LOO)", "majority_vote": "baseline"}
+COLUMNS = ["dataset", "model", "method", "accuracy", "ece", "log_loss", "elpd_loo", "se",
+           "elpd_per_task", "loo_terms", "k_bad", "k_max", "r_hat", "ess", "divergences",
+           "converged", "seconds", "n_tasks", "n_answers", "settings"]
 
 
-def candidate_models(ann) -> list[str]:
-    """Registered generative models with NUTS that take these data (no features needed)."""
-    out = []
-    for name, cls in sorted(REGISTRY.items()):
-        if "nuts" not in cls.methods or cls.needs_features or not cls.proper_likelihood:
-            continue
-        if cls.binary_only and ann.n_classes != 2:
-            continue
-        out.append(name)
-    return out
+def crowdkit_scores(name, kwargs, ann):
+    """Accuracy (ties split) and ECE of a Crowd-Kit aggregator's probabilities on gold."""
+    import crowdkit.aggregation as ck
 
-
-def loo_pick(table: pd.DataFrame) -> tuple[str, str]:
-    """The model a user picks without gold, and how reliable the pick is."""
-    ok = table[(table["k_bad"] == 0) & table["converged"]].dropna(subset=["elpd_loo"])
-    if len(ok):
-        return str(ok["elpd_loo"].idxmax()), "reliable"
-    fallback = table.dropna(subset=["elpd_loo"]).sort_values(["k_bad", "elpd_loo"],
-                                                              ascending=[True, False])
-    return str(fallback.index[0]), ("no model both converged (r_hat <= 1.01) and with all "
-                                    "k <= 0.7: highest elpd among the fewest k > 0.7")
-
-
-def run_dataset(name, models, options, seed):
-    ann = crowdzoo.load_dataset(name, data_dir=DATA)
-    models = models or candidate_models(ann)
-    start = time.perf_counter()
+    frame = ann.to_frame()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", crowdzoo.ConvergenceWarning)
-        res = compare_models(ann, models, method="nuts", seed=seed, **options)
-    t = res.table
-    pick, note = loo_pick(t)
-    best_gold = str(t["accuracy"].idxmax())
-    return {"dataset": name, "n_models": len(models), "pick": pick, "note": note,
-            "accuracy": float(t.loc[pick, "accuracy"]), "ece": float(t.loc[pick, "ece"]),
-            "crowdkit_best": CROWDKIT_BEST.get(name, np.nan), "best_on_gold": best_gold,
-            "best_accuracy": float(t.loc[best_gold, "accuracy"]),
-            "seconds": time.perf_counter() - start}, t
+        warnings.simplefilter("ignore")
+        agg = getattr(ck, name)(**kwargs)
+        if hasattr(agg, "fit_predict_proba"):
+            probs = agg.fit_predict_proba(frame)
+        else:  # MajorityVote's probabilities come with fit
+            probs = agg.fit(frame).probas_
+    classes = list(ann.classes)
+    probs = probs.reindex(columns=classes, fill_value=0.0)
+    probs.index = probs.index.astype(str)
+    g = np.asarray(ann.gold)
+    keep = g >= 0
+    task_ids = [str(t) for t in ann.task_ids]
+    p = probs.reindex([task_ids[i] for i in np.flatnonzero(keep)]).fillna(1 / len(classes))
+    p = p.to_numpy(float)
+    gg = g[keep]
+    top = np.isclose(p, p.max(1, keepdims=True), rtol=0, atol=1e-9)
+    acc = float((top[np.arange(len(gg)), gg] / top.sum(1)).mean())
+    return {"accuracy": acc, "ece": expected_calibration_error(p, gg)}
 
 
-def report(rows, tables, not_run, settings) -> str:
+def loo_pick(t: pd.DataFrame) -> tuple[str, str]:
+    """The model a user picks without gold (rows of one dataset), and how reliable it is."""
+    t = t[t["model"].map(lambda m: not m.startswith("crowdkit"))].dropna(subset=["elpd_loo"])
+    if not len(t):
+        return "", "no fit with LOO"
+    ok = t[(t["k_bad"] == 0) & t["converged"].astype(bool)]
+    if len(ok):
+        r = ok.loc[ok["elpd_loo"].idxmax()]
+        return str(r["model"]), "reliable" + (" (SVI)" if r["method"] == "svi" else "")
+    r = t.sort_values(["k_bad", "elpd_loo"], ascending=[True, False]).iloc[0]
+    return str(r["model"]), (f"no fit both converged and with all k <= 0.7: highest elpd among "
+                             f"the fewest k > 0.7 ({int(r['k_bad'])}; r_hat "
+                             f"{r['r_hat']:.2f})")
+
+
+def write_model_choice(df: pd.DataFrame, settings: str, skipped: dict) -> None:
+    done = [d for d in ORDER if d in set(df["dataset"])]
     lines = ["# Model choice by LOO without gold, against the hindsight-best Crowd-Kit estimator",
-             "", f"Generated by `benchmarks/model_choice.py` on {datetime.now(UTC):%Y-%m-%d %H:%M} "
-             f"UTC ({platform.machine()}, {os.cpu_count()} CPUs); NUTS {settings}. Gold is "
-             f"never shown to a fit; the pick is the highest PSIS-LOO elpd among converged "
-             f"models with no Pareto k > 0.7 (integrated terms for models with per-task "
-             f"parameters).", "", "<!-- begin: readme-model-choice -->",
-             "| dataset | LOO pick (no gold) | accuracy | ECE | Crowd-Kit best (hindsight) | "
-             "pick - Crowd-Kit | best crowdzoo model on gold | note |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['dataset']} | {r['pick']} | {r['accuracy']:.3f} | {r['ece']:.3f} | "
-                     f"{r['crowdkit_best']:.3f} | {r['accuracy'] - r['crowdkit_best']:+.3f} | "
-                     f"{r['best_on_gold']} ({r['best_accuracy']:.3f}) | {r['note']} |")
-    if not_run:
-        lines += ["", f"Not run here (time): {', '.join(not_run)}."]
+             "", f"Generated by `benchmarks/model_choice.py` (last row "
+             f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
+             f"{os.cpu_count()} CPUs); {settings}. Gold is "
+             f"never shown to a fit. Per-model rows: `paun.md` and `model_choice.csv`.", "",
+             "<!-- begin: readme-model-choice -->",
+             "The LOO pick is the highest PSIS-LOO elpd among the fits that converged "
+             "(r_hat <= 1.01, ESS >= 100 per chain, no divergences) with no task's Pareto "
+             "k > 0.7 (integrated terms for models with per-task parameters); no gold is "
+             "used to pick it. Crowd-Kit's best is the best of its MV, OneCoinDS, DS, GLAD "
+             "and MACE chosen *with* hindsight on gold (issue 17).", "",
+             "| dataset | LOO pick (no gold) | method | accuracy | ECE | Crowd-Kit best "
+             "(hindsight) | pick - Crowd-Kit | best crowdzoo model on gold | note |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    close = 0
+    for d in done:
+        t = df[df["dataset"] == d]
+        zoo = t[~t["model"].str.startswith("crowdkit")]
+        pick, note = loo_pick(t)
+        if not pick:
+            continue
+        r = zoo[zoo["model"] == pick].iloc[0]
+        best = zoo.loc[zoo["accuracy"].idxmax()]
+        diff = r["accuracy"] - CROWDKIT_BEST[d]
+        close += diff >= -0.003
+        lines.append(f"| {d} | {pick} | {r['method']} | {r['accuracy']:.3f} | {r['ece']:.3f} | "
+                     f"{CROWDKIT_BEST[d]:.3f} | {diff:+.3f} | {best['model']} "
+                     f"({best['accuracy']:.3f}) | {note} |")
+    lines += ["", f"The pick is within 0.3 points of Crowd-Kit's hindsight best, or above it, "
+              f"on {close} of the {len(done)} sets run."]
+    missing = [d for d in ORDER if d not in done]
+    if missing:
+        lines += ["", f"Not run (time): {', '.join(missing)}."]
+    if skipped:
+        lines += ["", "Models left out: " + "; ".join(f"{m} ({why})" for m, why in
+                                                      sorted(skipped.items())) + "."]
     lines += ["<!-- end: readme-model-choice -->", ""]
-    for name, t in tables.items():
-        cols = [c for c in ("elpd_loo", "se", "loo_terms", "k_bad", "accuracy", "ece",
-                            "r_hat", "converged", "seconds") if c in t]
-        lines += [f"## {name}", "", "```", t[cols].round(3).to_string(), "```", ""]
-    return "\n".join(lines) + "\n"
+    MD.write_text("\n".join(lines) + "\n")
+
+
+def fit_row(ann, name, method, opts, seed):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = compare_models(ann, [name], method=method, seed=seed, **opts)
+    r = res.table.iloc[0]
+    out = {c: r.get(c, np.nan) for c in COLUMNS if c in r.index}
+    out.update(model=name, method=r["method"])
+    out["elpd_per_task"] = r["elpd_loo"] / ann.n_tasks if pd.notna(r["elpd_loo"]) else np.nan
+    return out
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--datasets", default="bluebirds,wsd,temp")
-    parser.add_argument("--models", default=None, help="comma-separated (default: all that fit)")
+    parser.add_argument("--datasets", default="all")
+    parser.add_argument("--models", default=None, help="comma-separated (default: all that apply)")
     parser.add_argument("--chains", type=int, default=2)
-    parser.add_argument("--warmup", type=int, default=300)
-    parser.add_argument("--draws", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=400)
+    parser.add_argument("--draws", type=int, default=200)
+    parser.add_argument("--svi-steps", type=int, default=1500)
+    parser.add_argument("--nuts-max-answers", type=int, default=5_000)
+    parser.add_argument("--nuts-budget", type=float, default=120.0,
+                        help="seconds; after a slower NUTS fit the set's other models get SVI")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", default=str(RESULTS))
+    parser.add_argument("--fresh", action="store_true", help="ignore the rows already in the CSV")
     args = parser.parse_args(argv)
-    names = list(CROWDKIT_BEST) if args.datasets == "all" else args.datasets.split(",")
-    models = args.models.split(",") if args.models else None
-    options = {"num_chains": args.chains, "num_warmup": args.warmup, "num_samples": args.draws}
-    settings = f"{args.chains} chains x ({args.warmup} warmup + {args.draws} draws)"
-    rows, tables = [], {}
-    for name in names:
-        row, table = run_dataset(name, models, options, args.seed)
-        rows.append(row)
-        tables[name] = table
-        print(row, flush=True)
-        not_run = [n for n in CROWDKIT_BEST if n not in [r["dataset"] for r in rows]]
-        text = report(rows, tables, not_run, settings)
-        if args.output:
-            Path(args.output).write_text(text)
-    print(text)
+    if not (DATA / "wsd" / "answers.csv").exists():
+        print(f"no datasets under {DATA}; nothing to do")
+        return 0
+    names = ORDER if args.datasets == "all" else args.datasets.split(",")
+    nuts = {"num_chains": args.chains, "num_warmup": args.warmup, "num_samples": args.draws}
+    svi = {"num_steps": args.svi_steps, "num_draws": 300}
+    settings = (f"NUTS from the MAP, {args.chains} chains x ({args.warmup} warmup + {args.draws} "
+                f"draws), on sets with at most {args.nuts_max_answers:,} answers; SVI "
+                f"(mean-field normal guide from the MAP, {args.svi_steps} steps, 300 draws: "
+                f"approximate LOO) above that or after a NUTS fit over {args.nuts_budget:.0f} s")
+    df = (pd.read_csv(CSV) if CSV.exists() and not args.fresh else pd.DataFrame(columns=COLUMNS))
+    skipped = dict(EXCLUDED)
+    t0 = time.perf_counter()
+    for d in names:
+        ann = crowdzoo.load_dataset(d, data_dir=DATA)
+        have = set(df.loc[df["dataset"] == d, "model"])
+        rows = []
+        for ck_name, kw in CROWDKIT:
+            if f"crowdkit {ck_name}" in have:
+                continue
+            start = time.perf_counter()
+            s = crowdkit_scores(ck_name, kw, ann)
+            rows.append({"dataset": d, "model": f"crowdkit {ck_name}",
+                         "method": "vote" if ck_name == "MajorityVote" else "EM",
+                         **s, "converged": True, "seconds": time.perf_counter() - start})
+        ok, why = applicable_models(ann)
+        for m, reason in why.items():
+            if "features" in reason:
+                skipped.setdefault(m, "needs task features: only labelme and music_genre "
+                                      "have them")
+        models = args.models.split(",") if args.models else [m for m in ok if m not in EXCLUDED]
+        method = "nuts" if ann.n_answers <= args.nuts_max_answers else "svi"
+        for m in models:
+            if m in have:
+                continue
+            start = time.perf_counter()
+            try:
+                row = fit_row(ann, m, method, nuts if method == "nuts" else svi, args.seed)
+            except Exception as err:  # noqa: BLE001  (a failed fit is a row, not a crash)
+                print(f"{d} {m}: failed ({type(err).__name__}: {err})", flush=True)
+                continue
+            row.update(dataset=d, n_tasks=ann.n_tasks, n_answers=ann.n_answers,
+                       settings=_settings(row["method"], args))
+            rows.append(row)
+            print(f"{d:20s} {m:30s} {row['method']} acc={row['accuracy']:.4f} "
+                  f"ece={row['ece']:.4f} elpd/task={row['elpd_per_task']:.3f} "
+                  f"k_bad={row.get('k_bad')} r_hat={row.get('r_hat')} "
+                  f"({row['seconds']:.0f} s)", flush=True)
+            if method == "nuts" and time.perf_counter() - start > args.nuts_budget:
+                method = "svi"
+                print(f"{d}: NUTS over budget; SVI for the rest", flush=True)
+            df = _save(df, rows)
+            rows = []
+            write_model_choice(df, settings, skipped)
+            paun.write(df)
+        df = _save(df, rows)
+        write_model_choice(df, settings, skipped)
+        paun.write(df)
+        print(f"{d} done at {time.perf_counter() - t0:.0f} s", flush=True)
+    return 0
+
+
+def _settings(method, args):
+    if method == "nuts":
+        return f"{args.chains}x({args.warmup}+{args.draws})"
+    return f"svi {args.svi_steps}" if method == "svi" else method
+
+
+def _save(df, rows):
+    if rows:
+        new = pd.DataFrame(rows).reindex(columns=COLUMNS)
+        df = new if df.empty else pd.concat([df, new], ignore_index=True)
+        order = {d: i for i, d in enumerate(ORDER)}
+        df = df.sort_values("dataset", key=lambda s: s.map(order), kind="stable")
+        df.to_csv(CSV, index=False, float_format="%.6g")
+    return df
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
