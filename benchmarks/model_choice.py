@@ -16,7 +16,8 @@ and few draws, as LOO needs only a few hundred draws — on sets with at most
 ``--nuts-max-answers`` answers; SVI (mean-field normal guide started from the MAP, its draws
 give an approximate LOO) above that, for ``--svi-models`` everywhere (logistic random effects,
 whose NUTS took over 5 minutes on wsd's 1,770 answers; raykar, with a weight per feature and
-class), and for the rest of a dataset's models once one NUTS fit there took longer than
+class; item_difficulty on the 8- and 10-class sets, whose NUTS ran over 6 minutes on labelme),
+and for the rest of a dataset's models once one NUTS fit there took longer than
 ``--nuts-budget`` seconds. The ``method`` column says which.
 
 Outputs (rewritten after every fit, so an interrupted run keeps what it measured, and a rerun
@@ -78,6 +79,10 @@ FEATURE_MODELS = {"raykar": "needs task features: fitted on labelme and music_ge
                   "yan": "binary and needs task features: no shared set has both",
                   "difficulty_adaptive": "binary and needs task features: no shared set has "
                                          "both"}
+#: models fitted by SVI on sets with more than MANY_CLASSES classes (labelme: 8, music_genre:
+#: 10): item_difficulty's NUTS (a quadrature over K - 1 item effects) ran over 6 min on labelme
+MANY_CLASSES = 4
+SVI_MANY_CLASSES = ["item_difficulty"]
 #: the pick's second tier: max r_hat at most this (see :func:`loo_pick`)
 LOOSE_R_HAT = 1.1
 COLUMNS = ["dataset", "model", "method", "accuracy", "ece", "log_loss", "elpd_loo", "se",
@@ -138,6 +143,28 @@ def loo_pick(t: pd.DataFrame) -> tuple[str, str]:
                              f"({int(r['k_bad'])}), max r_hat {r['r_hat']:.2f}")
 
 
+_PLANNED: dict = {}
+
+
+def planned(dataset: str, ann=None) -> list[str]:
+    """The registered models this benchmark fits on a set: all that apply, less EXCLUDED."""
+    if dataset not in _PLANNED:
+        ann = ann if ann is not None else crowdzoo.load_dataset(dataset, data_dir=DATA)
+        _PLANNED[dataset] = [m for m in applicable_models(ann)[0] if m not in EXCLUDED]
+    return _PLANNED[dataset]
+
+
+def not_run(df: pd.DataFrame) -> dict:
+    """Dataset -> the planned models without a row (the run was stopped, or a fit failed)."""
+    out = {}
+    for d in [d for d in ORDER if d in set(df["dataset"])]:
+        have = set(df.loc[df["dataset"] == d, "model"])
+        miss = [m for m in planned(d) if m not in have]
+        if miss:
+            out[d] = miss
+    return out
+
+
 def write_model_choice(df: pd.DataFrame, settings: str, skipped: dict) -> None:
     done = [d for d in ORDER if d in set(df["dataset"])]
     lines = ["# Model choice by LOO without gold, against the hindsight-best Crowd-Kit estimator",
@@ -175,6 +202,10 @@ def write_model_choice(df: pd.DataFrame, settings: str, skipped: dict) -> None:
     missing = [d for d in ORDER if d not in done]
     if missing:
         lines += ["", f"Not run (time): {', '.join(missing)}."]
+    partial = not_run(df)
+    if partial:
+        lines += ["", "Models not run on a set (time; the pick is among those that were): "
+                  + "; ".join(f"{d}: {', '.join(ms)}" for d, ms in partial.items()) + "."]
     if skipped:
         lines += ["", "Models left out: " + "; ".join(f"{m} ({why})" for m, why in
                                                       sorted(skipped.items())) + "."]
@@ -221,7 +252,8 @@ def main(argv=None):
     settings = (f"NUTS from the MAP, {args.chains} chains x ({args.warmup} warmup + {args.draws} "
                 f"draws), on sets with at most {args.nuts_max_answers:,} answers; SVI "
                 f"(mean-field normal guide from the MAP, {args.svi_steps} steps, 300 draws: "
-                f"approximate LOO) above that, for {args.svi_models}, and for the rest of a set "
+                f"approximate LOO) above that, for {args.svi_models} (and item_difficulty on the "
+                f"sets with over {MANY_CLASSES} classes), and for the rest of a set "
                 f"after a NUTS fit over {args.nuts_budget:.0f} s")
     df = (pd.read_csv(CSV) if CSV.exists() and not args.fresh else pd.DataFrame(columns=COLUMNS))
     skipped = dict(EXCLUDED, **FEATURE_MODELS)
@@ -242,13 +274,17 @@ def main(argv=None):
             rows.append({"dataset": d, "model": f"crowdkit {ck_name}",
                          "method": "vote" if ck_name == "MajorityVote" else "EM",
                          **s, "converged": True, "seconds": time.perf_counter() - start})
-        ok, _ = applicable_models(ann)
-        models = args.models.split(",") if args.models else [m for m in ok if m not in EXCLUDED]
+        models = planned(d, ann)
+        if args.models:
+            models = [m for m in args.models.split(",") if m in models]
         method = "nuts" if ann.n_answers <= args.nuts_max_answers else "svi"
         for m in models:
             if m in have:
                 continue
-            how = "svi" if m in args.svi_models.split(",") else method
+            svi_models = args.svi_models.split(",")
+            if ann.n_classes > MANY_CLASSES:
+                svi_models += SVI_MANY_CLASSES
+            how = "svi" if m in svi_models else method
             start = time.perf_counter()
             try:
                 row = fit_row(ann, m, how, nuts if how == "nuts" else svi, args.seed)

@@ -30,17 +30,18 @@ def _short(model: str) -> str:
 
 def write(df: pd.DataFrame, out: Path = RESULTS / "paun.md") -> None:
     """Write paun.md: an accuracy / ECE matrix (in the README) and every row."""
-    from model_choice import ORDER, loo_pick
+    from model_choice import ORDER, loo_pick, not_run
 
     done = [d for d in ORDER if d in set(df["dataset"])]
     zoo = sorted({m for m in df["model"] if not m.startswith("crowdkit")})
     ck = [m for m in dict.fromkeys(df["model"]) if m.startswith("crowdkit")]
     picks = {d: loo_pick(df[df["dataset"] == d])[0] for d in done}
+    missing = not_run(df)
 
     def cell(d, m):
         r = df[(df["dataset"] == d) & (df["model"] == m)]
         if not len(r):
-            return "·"
+            return "n/r" if m in missing.get(d, []) else "·"
         r = r.iloc[0]
         s = f"{r['accuracy']:.3f} / {r['ece']:.3f}"
         if r["method"] == "svi":
@@ -61,8 +62,9 @@ def write(df: pd.DataFrame, out: Path = RESULTS / "paun.md") -> None:
         "without gold (see the model-choice table); ˢ: fitted by SVI (approximate LOO), "
         "otherwise NUTS from the MAP; !: not converged (r_hat > 1.01, low ESS or "
         "divergences); ·: does not apply (binary-only model on a multi-class set, or needs "
-        "task features). `CK`: Crowd-Kit 1.4 on the same answers. elpd per task, Pareto k, "
-        "r_hat and seconds of every fit: `benchmarks/results/paun.md` and `model_choice.csv`.",
+        "task features); n/r: not run (time). `CK`: Crowd-Kit 1.4 on the same answers. "
+        "elpd per task, Pareto k, r_hat and seconds of every fit: "
+        "`benchmarks/results/paun.md` and `model_choice.csv`.",
         "",
         "| model | " + " | ".join(done) + " |",
         "|---" * (len(done) + 1) + "|",
