@@ -26,10 +26,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .inference.criticism_plots import plot_reliability
 from .inference.result import INTERVAL
 
 __all__ = ["plot_communities", "plot_confusion", "plot_difficulty", "plot_rank_worst",
-           "plot_worker_accuracy", "worst_workers"]
+           "plot_reliability", "plot_worker_accuracy", "worst_workers"]
 
 #: with more workers than this, the worker ids are not written on the axis
 MAX_LABELLED_WORKERS = 60

@@ -1,0 +1,233 @@
+"""What moves the calibration of the task posteriors? (issue 17, item 4)
+
+For each dataset (default: the three hard small sets bluebirds, dog, duchenne, and the easy
+rte, temp) fit a list of configurations -- model x priors x method -- with gold left out of
+every fit, and score the task posteriors on gold: accuracy, top-label ECE (10 bins), log
+loss, plus the gold-free numbers a user would choose by (PSIS-LOO elpd over tasks, with each
+task's own parameters integrated out where the model has them; r_hat, ESS, divergences).
+Gold only scores; nothing is tuned on it.
+
+Configurations (``--configs``, comma-separated keys of ``CONFIGS``):
+
+* ``ds_map`` / ``ds_nuts``: Dawid-Skene, plug-in MAP posterior vs posterior averaged over
+  NUTS draws;
+* ``ds_flat_nuts`` / ``ds_strong_nuts``: Dawid-Skene with a flat Dirichlet(1, 1) on confusion
+  rows / a strong diagonal Dirichlet(20, 2);
+* ``hds_nuts``: hierarchical (pooled) Dawid-Skene;
+* ``irt1_nuts``, ``irt2_nuts``, ``glad_nuts``, ``itemdiff_nuts``, ``lre_nuts``: item
+  heterogeneity (IRT 1PL/2PL, GLAD, Paun et al.'s item-difficulty and logistic random effects);
+* ``ds_map_tempered``: Dawid-Skene MAP with the answers' likelihood tempered by a power
+  chosen *without gold* by leave-one-answer-out predictive density
+  (:func:`crowdzoo.inference.calibrate.choose_temperature`).
+
+Every fit's task posterior is cached under ``--cache`` (default
+``$TMPDIR/crowdzoo-calibration``) with its scores, so runs add up; the markdown report
+(``benchmarks/results/calibration_study.md``) and a reliability diagram per dataset
+(``benchmarks/results/calibration_<dataset>.png``, confidence vs accuracy with each bin's
+count) are rebuilt from everything cached.
+
+    python benchmarks/calibration_study.py --datasets bluebirds --configs ds_map,ds_nuts,irt2_nuts
+    python benchmarks/calibration_study.py --report-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from crowdzoo.inference.compare import (
+    convergence_columns,
+    expected_calibration_error,
+    gold_codes,
+    gold_scores,
+    log_loss,
+    loo,
+    pareto_k_summary,
+)
+from crowdzoo.inference.diagnostics import ConvergenceWarning
+from crowdzoo.models import get_model
+
+import crowdzoo
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+DATA = os.environ.get("CROWDZOO_DATA_DIR", str(HERE.parents[0].parent / "shared" / "data"))
+
+#: key -> (label, model name, model settings, method)
+CONFIGS = {
+    "ds_map": ("Dawid-Skene, MAP plug-in", "dawid_skene", {}, "map"),
+    "ds_nuts": ("Dawid-Skene, NUTS average", "dawid_skene", {}, "nuts"),
+    "ds_flat_nuts": ("Dawid-Skene, flat Dirichlet(1,1) rows, NUTS", "dawid_skene",
+                     {"confusion_prior": (1.0, 1.0)}, "nuts"),
+    "ds_strong_nuts": ("Dawid-Skene, strong Dirichlet(20,2) rows, NUTS", "dawid_skene",
+                       {"confusion_prior": (20.0, 2.0)}, "nuts"),
+    "hds_nuts": ("hierarchical Dawid-Skene, NUTS", "hierarchical_dawid_skene", {}, "nuts"),
+    "irt1_nuts": ("IRT 1PL (difficulty), NUTS", "irt_1pl", {}, "nuts"),
+    "irt2_nuts": ("IRT 2PL (difficulty, discrimination), NUTS", "irt_2pl", {}, "nuts"),
+    "glad_nuts": ("GLAD, NUTS", "glad", {}, "nuts"),
+    "itemdiff_nuts": ("item difficulty (Paun), NUTS", "item_difficulty", {}, "nuts"),
+    "lre_nuts": ("logistic random effects (Paun), NUTS", "logistic_random_effects", {}, "nuts"),
+    "ds_map_tempered": ("Dawid-Skene MAP, tempered (LOAO-chosen power)", "dawid_skene", {},
+                        "map+temper"),
+    "ds_nuts_tempered": ("Dawid-Skene NUTS, tempered (LOAO-chosen power)", "dawid_skene", {},
+                         "nuts+temper"),
+}
+DEFAULT_CONFIGS = ("ds_map,ds_nuts,ds_flat_nuts,ds_strong_nuts,hds_nuts,irt1_nuts,irt2_nuts,"
+                   "glad_nuts,itemdiff_nuts,ds_map_tempered")
+
+
+def run_one(ds, ann, key, args):
+    """Fit one configuration; return (row dict, task posterior array)."""
+    label, name, settings, method = CONFIGS[key]
+    model = get_model(name)
+    if settings:
+        model = type(model)(**settings)
+    if model.binary_only and ann.n_classes != 2:
+        return None, None
+    base, _, post = method.partition("+")
+    opts = ({"num_warmup": args.num_warmup, "num_samples": args.num_samples,
+             "num_chains": args.num_chains} if base == "nuts" else {})
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fit = crowdzoo.fit(model, ann, method=base, use_gold=False, progress=False,
+                           seed=args.seed, **opts)
+    row = {"dataset": ds, "config": key, "label": label, "model": name, "method": method,
+           **convergence_columns(fit)}
+    probs = fit.task_posterior().to_numpy()
+    if post == "temper":
+        from crowdzoo.inference.calibrate import choose_temperature, tempered_posterior
+
+        choice = choose_temperature(fit)
+        row["temperature"] = choice.power
+        probs = tempered_posterior(fit, choice.power).to_numpy()
+    if fit.has_draws and model.proper_likelihood and post != "temper":
+        elpd = loo(fit)
+        row.update(elpd_loo=float(elpd.elpd), se=float(elpd.se),
+                   loo_terms="integrated" if elpd.integrated else "plain",
+                   **pareto_k_summary(elpd))
+    g = gold_codes(fit)
+    if post == "temper":
+        keep = g >= 0
+        row.update(accuracy=float((probs.argmax(1) == g)[keep].mean()),
+                   log_loss=log_loss(probs, g), ece=expected_calibration_error(probs, g),
+                   n_gold=int(keep.sum()))
+    else:
+        row.update(gold_scores(fit))
+    row["seconds"] = time.perf_counter() - start
+    return row, np.column_stack([probs, g])
+
+
+def load_cache(cache: Path) -> pd.DataFrame:
+    rows = [json.loads(p.read_text()) for p in sorted(cache.glob("*.json"))]
+    return pd.DataFrame(rows)
+
+
+def write_report(cache: Path, out: Path, args) -> None:
+    df = load_cache(cache)
+    if df.empty:
+        return
+    order = {k: i for i, k in enumerate(CONFIGS)}
+    df = df.assign(_o=df["config"].map(order)).sort_values(["dataset", "_o"])
+    lines = [
+        "# What moves the calibration of task posteriors (benchmarks/calibration_study.py)",
+        "",
+        "Gold is left out of every fit and only scores it. **ECE**: top-label expected "
+        "calibration error, 10 equal-width confidence bins; **elpd**: PSIS-LOO over tasks "
+        "(integrated over a task's own parameters where the model has them), the gold-free "
+        "criterion; **k>0.7**: unreliable LOO terms; **r_hat**: max over parameters "
+        f"(NUTS: {args.num_chains} chains x {args.num_samples} draws after "
+        f"{args.num_warmup} warmup, started from the MAP); **power**: the likelihood power "
+        "of a tempered configuration, chosen without gold (leave-one-answer-out).",
+        "",
+        "| dataset | configuration | accuracy | ECE | log loss | elpd | k>0.7 | r_hat | "
+        "div | power | s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+
+    def f(v, fmt):
+        return "-" if v is None or (isinstance(v, float) and not np.isfinite(v)) else fmt.format(v)
+
+    for _, r in df.iterrows():
+        lines.append(
+            f"| {r['dataset']} | {r['label']} | {r['accuracy']:.3f} | {r['ece']:.3f} | "
+            f"{r['log_loss']:.3f} | {f(r.get('elpd_loo'), '{:.1f}')} | "
+            f"{f(r.get('k_bad'), '{:.0f}')} | {f(r.get('r_hat'), '{:.3f}')} | "
+            f"{f(r.get('divergences'), '{:.0f}')} | {f(r.get('temperature'), '{:.2f}')} | "
+            f"{r['seconds']:.0f} |")
+    out.write_text("\n".join(lines) + "\n")
+    for ds in df["dataset"].unique():
+        plot_dataset(ds, df[df["dataset"] == ds], cache, RESULTS / f"calibration_{ds}.png")
+
+
+def plot_dataset(ds, df, cache, path):
+    from matplotlib.figure import Figure
+
+    from crowdzoo.plots import plot_reliability
+
+    keys = list(df["config"])
+    n = len(keys)
+    cols = min(n, 4)
+    rows = (n + cols - 1) // cols
+    fig = Figure(figsize=(3.2 * cols, 3.6 * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax, key in zip(axes, keys, strict=False):
+        arr = np.load(cache / f"{ds}__{key}.npy")
+        r = df[df["config"] == key].iloc[0]
+        plot_reliability(arr[:, :-1], arr[:, -1].astype(int), ax=ax,
+                         title=f"{key}\nacc {r['accuracy']:.3f} ECE {r['ece']:.3f}")
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    fig.suptitle(f"{ds}: reliability of the task posteriors on gold (bin counts above)")
+    fig.savefig(path, dpi=80)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--datasets", default="bluebirds,dog,duchenne,rte,temp")
+    p.add_argument("--configs", default=DEFAULT_CONFIGS)
+    p.add_argument("--num-warmup", type=int, default=1000)
+    p.add_argument("--num-samples", type=int, default=500)
+    p.add_argument("--num-chains", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache", default=os.path.join(tempfile.gettempdir(),
+                                                    "crowdzoo-calibration"))
+    p.add_argument("--out", default=str(RESULTS / "calibration_study.md"))
+    p.add_argument("--report-only", action="store_true")
+    p.add_argument("--redo", action="store_true", help="refit configurations already cached")
+    args = p.parse_args(argv)
+    crowdzoo.setup()
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    if not args.report_only:
+        for ds in args.datasets.split(","):
+            ann = crowdzoo.load_dataset(ds, data_dir=DATA)
+            for key in args.configs.split(","):
+                stem = cache / f"{ds}__{key}"
+                if stem.with_suffix(".json").exists() and not args.redo:
+                    continue
+                row, arr = run_one(ds, ann, key, args)
+                if row is None:
+                    continue
+                np.save(stem.with_suffix(".npy"), arr)
+                stem.with_suffix(".json").write_text(json.dumps(
+                    {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}))
+                print(f"{ds:10s} {key:16s} acc={row['accuracy']:.4f} ece={row['ece']:.4f} "
+                      f"elpd={row.get('elpd_loo', float('nan')):.1f} "
+                      f"r_hat={row.get('r_hat', float('nan')):.3f} "
+                      f"power={row.get('temperature', float('nan'))} "
+                      f"({row['seconds']:.0f} s)", flush=True)
+                write_report(cache, Path(args.out), args)
+    write_report(cache, Path(args.out), args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
