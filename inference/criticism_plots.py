@@ -192,7 +192,8 @@ def plot_compare(loos):
     return _figure_of(ap.plot_compare(table, backend="matplotlib"))
 
 
-def plot_reliability(probs, gold, n_bins: int = 10, ax=None, title: str | None = None):
+def plot_reliability(probs, gold, n_bins: int = 10, ax=None, title: str | None = None,
+                     legend: bool = True):
     """Reliability diagram with bin counts: each confidence bin's accuracy on gold.
 
     One bar per equal-width bin of the confidence ``max_k p_tk`` (the bins of
@@ -215,6 +216,8 @@ def plot_reliability(probs, gold, n_bins: int = 10, ax=None, title: str | None =
     ax : matplotlib Axes, optional
     title : str, optional
         Defaults to the ECE and accuracy.
+    legend : bool
+        Draw the legend (off for the small panels of a grid).
 
     Returns
     -------
@@ -250,7 +253,8 @@ def plot_reliability(probs, gold, n_bins: int = 10, ax=None, title: str | None =
         acc = float((p.argmax(1) == g).mean())
         title = f"ECE {expected_calibration_error(p, g, n_bins):.3f}, accuracy {acc:.3f}"
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, loc="upper left")
+    if legend:
+        ax.legend(fontsize=7, loc="upper left")
     return fig if fig is not None else ax.figure
 
 
