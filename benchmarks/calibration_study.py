@@ -74,11 +74,13 @@ CONFIGS = {
     "glad_nuts": ("GLAD, NUTS", "glad", {}, "nuts"),
     "itemdiff_nuts": ("item difficulty (Paun), NUTS", "item_difficulty", {}, "nuts"),
     "lre_nuts": ("logistic random effects (Paun), NUTS", "logistic_random_effects", {}, "nuts"),
-    "ds_map_tempered": ("Dawid-Skene MAP, tempered (LOAO-chosen power)", "dawid_skene", {},
+    "ds_map_tempered": ("Dawid-Skene, MAP plug-in, tempered", "dawid_skene", {},
                         "map+temper"),
-    "ds_nuts_tempered": ("Dawid-Skene NUTS, tempered (LOAO-chosen power)", "dawid_skene", {},
+    "ds_nuts_tempered": ("Dawid-Skene, NUTS average, tempered", "dawid_skene", {},
                          "nuts+temper"),
 }
+#: the tempered-only configurations are the tempered twins of these (one cache entry)
+ALIASES = {"ds_map_tempered": "ds_map+T", "ds_nuts_tempered": "ds_nuts+T"}
 DEFAULT_CONFIGS = ("ds_map,ds_nuts,ds_flat_nuts,ds_strong_nuts,hds_nuts,irt1_nuts,irt2_nuts,"
                    "glad_nuts,itemdiff_nuts")
 
@@ -204,10 +206,37 @@ def write_report(cache: Path, out: Path, args) -> None:
             f"{f(r.get('k_bad'), '{:.0f}')} | {f(r.get('r_hat'), '{:.3f}')} | "
             f"{f(r.get('divergences'), '{:.0f}')} | {f(r.get('temperature'), '{:.2f}')} | "
             f"{r['seconds']:.0f} |")
+    effects = [("ds_map", "DS MAP plug-in"), ("ds_nuts", "DS NUTS average"),
+               ("ds_flat_nuts", "DS flat prior"), ("ds_strong_nuts", "DS strong prior"),
+               ("hds_nuts", "hierarchical DS"), ("irt1_nuts", "IRT 1PL"),
+               ("irt2_nuts", "IRT 2PL"), ("glad_nuts", "GLAD"),
+               ("itemdiff_nuts", "item difficulty"), ("ds_map+T", "DS MAP tempered"),
+               ("ds_nuts+T", "DS NUTS tempered")]
+    lines += ["", "## What moves ECE", "", "<!-- begin: readme-calibration-study -->",
+              "ECE (accuracy) on gold of each configuration, gold held out of every fit "
+              "(`benchmarks/calibration_study.py`; NUTS "
+              f"{args.num_chains} x {args.num_samples} draws after {args.num_warmup} warmup; "
+              "tempered: the likelihood power chosen without gold by leave-one-answer-out, "
+              "in brackets). `-`: not run (binary-only model on K > 2, or machine time).", "",
+              "| dataset | " + " | ".join(h for _, h in effects) + " |",
+              "|" + " --- |" * (len(effects) + 1)]
+    for ds in df["dataset"].unique():
+        d = df[df["dataset"] == ds].set_index("config")
+        cells = []
+        for key, _ in effects:
+            if key not in d.index:
+                cells.append("-")
+                continue
+            r = d.loc[key]
+            extra = f" [{r['temperature']:.2f}]" if key.endswith("+T") else ""
+            cells.append(f"{r['ece']:.3f} ({r['accuracy']:.3f}){extra}")
+        lines.append(f"| {ds} | " + " | ".join(cells) + " |")
+    lines += ["<!-- end: readme-calibration-study -->"]
     lines += ["", "## The gold-free choice against issue 17's targets", "",
               "LOO pick: the configuration with the highest elpd among the untempered NUTS "
-              "fits above (converged, all k <= 0.7 preferred); tempered: the same fit's "
-              "posterior with the likelihood power chosen by leave-one-answer-out "
+              "fits above with the fewest k > 0.7 (convergence reported, not required); "
+              "tempered: the same fit's posterior with the likelihood power chosen by "
+              "leave-one-answer-out "
               "predictive density (no gold).", "",
               "| dataset | LOO pick | accuracy | ECE | tempered: power | accuracy | ECE | "
               "target ECE (acc >=) | met by | note |",
@@ -278,10 +307,12 @@ def main(argv=None):
         for ds in args.datasets.split(","):
             ann = crowdzoo.load_dataset(ds, data_dir=DATA)
             for key in args.configs.split(","):
-                stem = cache / f"{ds}__{key}"
+                stem = cache / f"{ds}__{ALIASES.get(key, key)}"
                 if stem.with_suffix(".json").exists() and not args.redo:
                     continue
                 for k, row, arr in run_one(ds, ann, key, args):
+                    k = ALIASES.get(k, k)
+                    row["config"] = k
                     kstem = cache / f"{ds}__{k}"
                     np.save(kstem.with_suffix(".npy"), arr)
                     kstem.with_suffix(".json").write_text(json.dumps(
