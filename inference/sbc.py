@@ -172,7 +172,7 @@ def sbc_quantities(model, data, n_workers_checked: int = 2, n_tasks_checked: int
     from ..inference.map import param_supports
 
     supports = param_supports(model, data)
-    shapes = {k: np.shape(v) for k, v in _prior_shapes(model, data).items()}
+    shapes = _prior_shapes(model, data)
     quantities = []
     for site, support in supports.items():
         shape = shapes[site]
@@ -200,12 +200,18 @@ def sbc_quantities(model, data, n_workers_checked: int = 2, n_tasks_checked: int
     return quantities
 
 
-def _prior_shapes(model, data):
+def _prior_shapes(model, data) -> dict:
+    """Shape of every parameter site (the prior traced abstractly: nothing is sampled)."""
+    import jax
     import numpyro
 
-    with numpyro.handlers.trace() as tr, numpyro.handlers.seed(rng_seed=0):
-        model.sample_params(data)
-    return {k: s["value"] for k, s in tr.items() if s["type"] == "sample" and not s["is_observed"]}
+    def values():
+        with numpyro.handlers.trace() as tr, numpyro.handlers.seed(rng_seed=0):
+            model.sample_params(data)
+        return {k: s["value"] for k, s in tr.items()
+                if s["type"] == "sample" and not s["is_observed"]}
+
+    return {k: tuple(v.shape) for k, v in jax.eval_shape(values).items()}
 
 
 # --- the harness -----------------------------------------------------------------------

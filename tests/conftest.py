@@ -44,6 +44,20 @@ def _bounded_compiled_code():
         jax.clear_caches()
         gc.collect()
 
+#: The small crowd that the registry-wide tests fit (conformance in test_fit.py, SBC in
+#: test_criticism.py, the immutability and compile-once checks): one shape and one NUTS
+#: setting, so that each model's samplers, MAP, posterior and predictive programs compile
+#: once per test run and are shared (in process, and across xdist workers through JAX's
+#: disk cache) instead of once per test file.
+SMALL_CROWD = dict(n_tasks=20, n_workers=4, n_classes=2, answers_per_task=3)
+#: features of the small crowd for models that need them (SBC draws the same shape)
+SMALL_FEATURES = 2
+#: NUTS settings shared by the small-crowd tests (the compiled kernel depends on all three)
+SMALL_NUTS = dict(num_warmup=150, target_accept_prob=0.8, max_tree_depth=8)
+#: posterior draws of the small-crowd tests (flattened: NUTS 2 x 200, SVI 400, SBC 1 x 400)
+SMALL_DRAWS = 400
+
+
 #: ../shared/data beside the repository (CI lays it there); override with CROWDZOO_DATA_DIR
 SHARED_DATA = Path(
     os.environ.get("CROWDZOO_DATA_DIR",
