@@ -19,7 +19,7 @@ def tiny_crowd(model, seed=0):
     """A small crowd the model can take (binary / with features where it needs them)."""
     K = 2 if model.binary_only else 3
     feats = None
-    if model.needs_features:
+    if model.needs_features and model.generates_features is None:
         feats = np.random.default_rng(seed).normal(size=(40, 2))
     sim = simulate(model, n_tasks=40, n_workers=8, n_classes=K, answers_per_task=4,
                    features=feats, seed=seed)
