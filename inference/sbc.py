@@ -132,7 +132,8 @@ def simulate_batch(model, n_reps: int, n_tasks: int, n_workers: int, n_classes: 
     """Simulate ``n_reps`` crowds from the prior with the model's own program.
 
     Replication ``r`` is ``crowdzoo.data.simulate(model, ..., seed=seed + r)`` (features,
-    where the model needs them and does not generate its own, are standard normal ``(n_tasks, n_features)`` from
+    where the model needs them and does not generate its own, are standard normal
+    ``(n_tasks, n_features)`` from
     ``numpy.random.default_rng(seed + r)``).
 
     Returns

@@ -74,7 +74,7 @@ __all__ = ["BiasedWorkerWords", "word_counts"]
 
 
 def word_counts(data: CrowdData) -> jax.Array:
-    """The raw ``(T, V)`` word counts carried as ``data.features``.
+    """Return the raw ``(T, V)`` word counts carried as ``data.features``.
 
     Features built by :func:`~crowdzoo.models.core.crowd_data` are standardized per column;
     ``features * scale + center`` undoes it (a constant column has scale 0 and its value in
@@ -196,6 +196,7 @@ class BiasedWorkerWords(BiasedWorker):
 
     def check_data(self, data: CrowdData) -> None:
         """Word counts are required, and must be non-negative integers."""
+        word_counts(data)  # a clear error when the data carry no words
         super().check_data(data)
         x = data.features
         if isinstance(x, jax.core.Tracer) or isinstance(data.feature_scale, jax.core.Tracer):
