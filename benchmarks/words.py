@@ -30,13 +30,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from crowdzoo.data import Annotations, load_dataset
+from crowdzoo.data.loaders import _resolve_data_dir
 from crowdzoo.data.texts import read_texts, with_words
 from crowdzoo.inference.compare import expected_calibration_error
 
 import crowdzoo
 
 RESULTS = Path(__file__).resolve().parent / "results" / "words.md"
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+MAX_ITER = 2000
 METHODS = ("crowd-kit DawidSkene", "biased_worker", "biased_worker_words", "words alone")
 
 
@@ -49,7 +50,19 @@ def scores(probs: np.ndarray, gold: np.ndarray) -> tuple[float, float]:
     return acc, expected_calibration_error(p, g, 10)
 
 
-def posteriors(ann: Annotations) -> dict[str, np.ndarray]:
+def _fit(name: str, ann: Annotations, capped: set):
+    """MAP fit (EM up to 2,000 iterations); ``capped`` collects the models that hit the cap."""
+    from crowdzoo.inference.diagnostics import ConvergenceWarning
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always", ConvergenceWarning)
+        fit = crowdzoo.fit(name, ann, use_gold=False, progress=False, max_iter=MAX_ITER)
+    if any(issubclass(w.category, ConvergenceWarning) for w in seen):
+        capped.add(name)
+    return fit
+
+
+def posteriors(ann: Annotations, capped: set) -> dict[str, np.ndarray]:
     """``(T, K)`` task posteriors of every method, rows in ``ann``'s task order."""
     from crowdkit.aggregation import DawidSkene as CKDawidSkene
 
@@ -62,9 +75,9 @@ def posteriors(ann: Annotations) -> dict[str, np.ndarray]:
     ck.index = ck.index.astype(str)
     out[METHODS[0]] = (ck.reindex(columns=[str(c) for c in ann.classes], fill_value=0.0)
                        .loc[[str(t) for t in ann.task_ids]].to_numpy())
-    bw = crowdzoo.fit("biased_worker", ann, use_gold=False, progress=False)
+    bw = _fit("biased_worker", ann, capped)
     out[METHODS[1]] = bw.task_posterior().to_numpy()
-    bww = crowdzoo.fit("biased_worker_words", ann, use_gold=False, progress=False)
+    bww = _fit("biased_worker_words", ann, capped)
     out[METHODS[2]] = bww.task_posterior().to_numpy()
     tasks = bww.tasks()
     out[METHODS[3]] = tasks[[c for c in tasks.columns if c.startswith("text_prob")]].to_numpy()
@@ -88,14 +101,15 @@ def thin(ann: Annotations, k: int, seed: int) -> Annotations:
                                feature_names=ann.feature_names)
 
 
-def run_dataset(name: str, seeds: int) -> dict:
-    folder = DATA / name
+def run_dataset(folder: Path, seeds: int) -> dict:
+    name = folder.name
     ann = with_words(load_dataset(folder), read_texts(folder / "texts.csv"))
     gold = ann.gold if ann.gold is not None else np.full(ann.n_tasks, -1)
     res = {"name": name, "T": ann.n_tasks, "N": ann.n_answers, "V": ann.features.shape[1],
            "words_per_task": float(ann.features.sum(1).mean()), "rows": {}, "by_n": None}
     t0 = time.perf_counter()
-    full = posteriors(ann)
+    capped = set()
+    full = posteriors(ann, capped)
     res["rows"]["all answers"] = {m: scores(p, gold) for m, p in full.items()}
     # accuracy by the number of answers a task has (full crowd)
     n_ans = np.bincount(ann.task, minlength=ann.n_tasks)
@@ -112,11 +126,12 @@ def run_dataset(name: str, seeds: int) -> dict:
         for s in range(seeds):
             sub = thin(ann, k, s)
             g = sub.gold if sub.gold is not None else np.full(sub.n_tasks, -1)
-            for meth, p in posteriors(sub).items():
+            for meth, p in posteriors(sub, capped).items():
                 acc[meth].append(scores(p, g))
         res["rows"][f"{k} answer{'s' if k > 1 else ''} per task"] = {
             m: tuple(np.mean(v, axis=0)) for m, v in acc.items()}
     res["seconds"] = time.perf_counter() - t0
+    res["capped"] = sorted(capped)
     return res
 
 
@@ -133,7 +148,9 @@ def render(results: list[dict], seeds: int) -> str:
         lines += [f"## {r['name']}", "",
                   f"{r['T']:,} tasks, {r['N']:,} answers; vocabulary {r['V']:,} words (in >= 3 "
                   f"tasks, at most 2,000), {r['words_per_task']:.1f} vocabulary words per task; "
-                  f"{r['seconds']:.0f} s for all fits.", "",
+                  f"{r['seconds']:.0f} s for all fits. EM fits that stopped at the "
+                  f"{MAX_ITER}-iteration cap before their tolerance: "
+                  f"{', '.join(r['capped']) or 'none'}.", "",
                   "| answers used | " + " | ".join(f"{m} acc / ECE" for m in METHODS) + " |",
                   "|---|" + "---|" * len(METHODS)]
         for setting, row in r["rows"].items():
@@ -149,15 +166,30 @@ def render(results: list[dict], seeds: int) -> str:
         a = r["rows"]
         readme.append(
             f"| `{r['name']}` | " + " | ".join(
-                f"{a[s]['biased_worker'][0]:.3f} → **{a[s]['biased_worker_words'][0]:.3f}** "
+                f"{a[s]['biased_worker'][0]:.3f} → {a[s]['biased_worker_words'][0]:.3f} "
                 f"({a[s]['crowd-kit DawidSkene'][0]:.3f})" for s in a) + " |")
+    claims = []
+    for r in results:
+        diff = {s: r["rows"][s]["biased_worker_words"][0] - r["rows"][s]["biased_worker"][0]
+                for s in r["rows"]}
+        better = [f"{s} ({d:+.3f})" for s, d in diff.items() if d >= 0.005]
+        worse = [f"{s} ({d:+.3f})" for s, d in diff.items() if d <= -0.005]
+        tied = [s for s, d in diff.items() if abs(d) < 0.005]
+        parts = []
+        if better:
+            parts.append("the words raise accuracy with " + ", ".join(better))
+        if worse:
+            parts.append("the words lower accuracy with " + ", ".join(worse))
+        if tied:
+            parts.append("the two are within 0.005 with " + ", ".join(tied))
+        claims.append(f"`{r['name']}`: " + "; ".join(parts) + ".")
     settings = list(results[0]["rows"]) if results else []
     block = ["| dataset | " + " | ".join(settings) + " |", "|---|" + "---|" * len(settings),
              *readme, "",
-             "Accuracy on gold: `biased_worker` (answers only) → **`biased_worker_words`** "
+             "Accuracy on gold: `biased_worker` (answers only) → `biased_worker_words` "
              "(answers + words), Crowd-Kit DawidSkene in brackets; MAP, gold left out; thinned "
              f"crowds averaged over {seeds} seeds. Full tables (ECE, accuracy by answers per "
-             "task, the words alone): `benchmarks/results/words.md`."]
+             "task, the words alone): `benchmarks/results/words.md`.", "", " ".join(claims)]
     lines += ["<!-- begin: readme -->", *block, "<!-- end: readme -->", ""]
     return "\n".join(lines)
 
@@ -168,14 +200,19 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--out", default=str(RESULTS))
     args = p.parse_args(argv)
-    names = [n for n in args.datasets.split(",") if (DATA / n / "texts.csv").is_file()]
+    try:  # the data layer's own search ($CROWDZOO_DATA_DIR, ../shared/data, ...)
+        data = _resolve_data_dir(None)
+    except FileNotFoundError as err:
+        print(f"{err}; nothing to do")
+        return
+    names = [n for n in args.datasets.split(",") if (data / n / "texts.csv").is_file()]
     if not names:
-        print(f"no text datasets under {DATA}; nothing to do")
+        print(f"no text datasets under {data}; nothing to do")
         return
     results = []
     for n in names:
         print(f"{n} ...", flush=True)
-        results.append(run_dataset(n, args.seeds))
+        results.append(run_dataset(data / n, args.seeds))
     text = render(results, args.seeds)
     Path(args.out).write_text(text)
     print(text)
