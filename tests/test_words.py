@@ -159,3 +159,18 @@ def test_cli_fit_with_texts(tmp_path, capsys):
     assert main(["fit", str(answers), "--model", "biased_worker_words", "--texts",
                  str(tmp_path / "texts.csv"), "--out", str(tmp_path / "o2")]) == 2
     assert "texts have no row for 1 task: 't00000'" in capsys.readouterr().err
+
+
+def test_real_texts_cover_every_task():
+    """rte's texts.csv: every task gets text + hypothesis; counts are whole numbers."""
+    from conftest import SHARED_DATA, require_dataset
+
+    ann = require_dataset("rte")
+    texts = read_texts(SHARED_DATA / "rte" / "texts.csv")
+    raw = pd.read_csv(SHARED_DATA / "rte" / "texts.csv", dtype=str, keep_default_na=False)
+    first = raw.iloc[0]
+    assert texts[first["task"]] == f"{first['text']} {first['hypothesis']}"
+    out = with_words(ann, texts)
+    x = out.features
+    assert x.shape[0] == ann.n_tasks and 0 < x.shape[1] <= 2000
+    assert np.all(x == np.round(x)) and np.all(x.sum(1) > 0)
