@@ -132,7 +132,8 @@ def simulate_batch(model, n_reps: int, n_tasks: int, n_workers: int, n_classes: 
     """Simulate ``n_reps`` crowds from the prior with the model's own program.
 
     Replication ``r`` is ``crowdzoo.data.simulate(model, ..., seed=seed + r)`` (features,
-    where the model needs them, are standard normal ``(n_tasks, n_features)`` from
+    where the model needs them and does not generate its own, are standard normal
+    ``(n_tasks, n_features)`` from
     ``numpy.random.default_rng(seed + r)``).
 
     Returns
@@ -148,7 +149,7 @@ def simulate_batch(model, n_reps: int, n_tasks: int, n_workers: int, n_classes: 
     for r in range(n_reps):
         s = seed + r
         feats = None
-        if model.needs_features:
+        if model.needs_features and model.generates_features is None:
             feats = np.random.default_rng(s).standard_normal((n_tasks, n_features))
         out.append(simulate(model, n_tasks, n_workers, n_classes, answers_per_task,
                             features=feats, seed=s))

@@ -103,7 +103,8 @@ def dense_crowd(n_classes: int, seed: int = 0, n_tasks: int = 7, n_workers: int 
                 features: bool = False, gold_tasks=()):
     """A small dense crowd (every worker answers every task) where every class appears.
 
-    Returns ``(annotations, labels (T, W), x (T, 2) or None)``; with ``gold_tasks`` the
+    Returns ``(annotations, labels (T, W), x (T, 2) or None)`` (``features="counts"``: ``x``
+    is ``(T, 5)`` word counts); with ``gold_tasks`` the
     first worker's answer to those tasks is attached as gold.
     """
     import pandas as pd
@@ -114,8 +115,12 @@ def dense_crowd(n_classes: int, seed: int = 0, n_tasks: int = 7, n_workers: int 
     labels[:n_classes, 0] = np.arange(n_classes)
     ids = [f"t{i}" for i in range(n_tasks)]
     frame = pd.DataFrame(labels, index=ids, columns=[f"w{j}" for j in range(n_workers)])
-    x = rng.normal(size=(n_tasks, 2)) if features else None
-    feats = pd.DataFrame(x, index=ids, columns=["a", "b"]) if features else None
+    if features == "counts":  # word counts (biased_worker_words), 5 words
+        x = rng.poisson(1.5, size=(n_tasks, 5)).astype(float)
+    else:
+        x = rng.normal(size=(n_tasks, 2)) if features else None
+    feats = (pd.DataFrame(x, index=ids, columns=[f"x{i}" for i in range(x.shape[1])])
+             if features else None)
     gold = (pd.Series({ids[i]: int(labels[i, 0]) for i in gold_tasks}, dtype=object)
             if gold_tasks else None)
     ann = Annotations.from_wide(frame, gold=gold, features=feats, classes=list(range(n_classes)))

@@ -19,7 +19,7 @@ import crowdzoo
 def tiny_crowd(model, seed=0):
     """The small crowd of the registry-wide tests (conftest's SMALL_CROWD, SBC's shape)."""
     feats = None
-    if model.needs_features:
+    if model.needs_features and model.generates_features is None:
         feats = np.random.default_rng(seed).standard_normal(
             (SMALL_CROWD["n_tasks"], SMALL_FEATURES))
     return simulate(model, **SMALL_CROWD, features=feats, seed=seed)
