@@ -4,7 +4,7 @@
 
     crowdzoo demo [--out DIR] [--method map|nuts] [--overwrite]
     crowdzoo fit ANSWERS.csv --out DIR [--model dawid_skene] [--method map|svi|nuts]
-                 [--gold GOLD.csv] [--features FEATURES.csv] [--classes a,b,c]
+                 [--gold GOLD.csv] [--features FEATURES.csv | --texts TEXTS.csv] [--classes a,b,c]
                  [--na-values N/A,NA] [--task-col task] [--worker-col worker]
                  [--label-col label] [--overwrite]
                  [--seed 0] [--num-samples N --num-warmup N --num-chains N] [--num-steps N]
@@ -122,6 +122,12 @@ def _add_data_args(p: argparse.ArgumentParser, gold_help: str) -> None:
         metavar="FEATURES.csv",
         help="task features (a task column plus numeric columns), for the "
         "learning-from-crowds models",
+    )
+    p.add_argument(
+        "--texts",
+        metavar="TEXTS.csv",
+        help="task texts (a task column plus 'text', and 'hypothesis' where present): their "
+        "word counts become the task features, for biased_worker_words",
     )
     _add_label_args(p)
 
@@ -267,7 +273,8 @@ def _add_compare_args(p: argparse.ArgumentParser) -> None:
 
 # --- helpers -----------------------------------------------------------------------------
 def _input_files(args) -> dict:
-    return {"answers": args.answers, "gold": args.gold, "features": args.features}
+    return {"answers": args.answers, "gold": args.gold, "features": args.features,
+            "texts": getattr(args, "texts", None)}
 
 
 def _read_answers(args):
@@ -284,6 +291,15 @@ def _read_answers(args):
             raise CliError(f"--classes has an empty class name: {','.join(classes)!r}")
     from .large import is_large_input
 
+    texts = getattr(args, "texts", None)
+    if texts is not None and args.features is not None:
+        raise CliError("give --texts or --features, not both (the word counts of --texts "
+                       "are the task features)")
+    if texts is not None:
+        from .data.texts import with_words
+
+        without = argparse.Namespace(**{**vars(args), "texts": None})
+        return with_words(_read_answers(without), texts)
     if is_large_input(args.answers):  # parquet, or a big CSV: pyarrow, no object per answer
         from .data.columnar import read_csv_arrow, read_parquet
         from .large import is_parquet
