@@ -214,7 +214,8 @@ def write_report(cache: Path, out: Path, args) -> None:
     effects = [("ds_map", "DS MAP plug-in"), ("ds_nuts", "DS NUTS average"),
                ("ds_flat_nuts", "DS flat prior"), ("ds_strong_nuts", "DS strong prior"),
                ("hds_nuts", "hierarchical DS"), ("irt1_nuts", "IRT 1PL"),
-               ("irt2_nuts", "IRT 2PL"), ("glad_nuts", "GLAD"),
+               ("irt2_nuts", "IRT 2PL"), ("irt1_nuts_long", "IRT 1PL, 2 x 2000 draws"),
+               ("irt2_nuts_long", "IRT 2PL, 2 x 2000 draws"), ("glad_nuts", "GLAD"),
                ("itemdiff_nuts", "item difficulty"), ("ds_map+T", "DS MAP tempered"),
                ("ds_nuts+T", "DS NUTS tempered")]
     lines += ["", "## What moves ECE", "", "<!-- begin: readme-calibration-study -->",
