@@ -622,8 +622,8 @@ def cmd_demo(args) -> int:
     )
     print(_fmt_table(rows, header) + "\n")
 
-    fig = plt.figure(figsize=(11.0, 8.5), layout="constrained")
-    left, right = fig.subfigures(1, 2, width_ratios=[1.5, 1.0])
+    fig = plt.figure(figsize=(10.0, 8.5), layout="constrained")
+    left, right = fig.subfigures(1, 2, width_ratios=[1.25, 1.0])
     plot_worker_accuracy(fit, ax=left.subplots())
     plot_confusion(fit, worst[:3], axes=right.subplots(3, 1))
     right.suptitle("confusion matrices of the 3 least reliable workers", fontsize=9)
