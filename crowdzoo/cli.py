@@ -4,7 +4,7 @@
 
     crowdzoo demo [--out DIR] [--method map|nuts] [--overwrite]
     crowdzoo fit ANSWERS.csv --out DIR [--model dawid_skene] [--method map|svi|nuts]
-                 [--gold GOLD.csv] [--features FEATURES.csv] [--classes a,b,c]
+                 [--gold GOLD.csv] [--features FEATURES.csv | --texts TEXTS.csv] [--classes a,b,c]
                  [--na-values N/A,NA] [--task-col task] [--worker-col worker]
                  [--label-col label] [--overwrite]
                  [--seed 0] [--num-samples N --num-warmup N --num-chains N] [--num-steps N]
@@ -88,6 +88,19 @@ def _seed(text: str) -> int:
     return value
 
 
+def _temper(text: str):
+    """``--temper``: 'auto' or a power in (0, 1]."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        power = float(text)
+    except ValueError:
+        power = float("nan")
+    if not 0.0 < power <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a number in (0, 1], got {text!r}")
+    return power
+
+
 def _csv_list(text: str) -> list[str]:
     """Split comma-separated values (an empty item stays: ``'N/A,'``)."""
     return text.split(",")
@@ -109,6 +122,12 @@ def _add_data_args(p: argparse.ArgumentParser, gold_help: str) -> None:
         metavar="FEATURES.csv",
         help="task features (a task column plus numeric columns), for the "
         "learning-from-crowds models",
+    )
+    p.add_argument(
+        "--texts",
+        metavar="TEXTS.csv",
+        help="task texts (a task column plus 'text', and 'hypothesis' where present): their "
+        "word counts become the task features, for biased_worker_words",
     )
     _add_label_args(p)
 
@@ -190,6 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--method", choices=("map", "svi", "nuts"), default="map", help="map (default), svi or nuts"
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument(
+        "--temper", type=_temper, metavar="auto|POWER",
+        help="also write task_posterior_tempered.csv: the task posteriors with the answers' "
+        "likelihood raised to POWER in (0, 1], or to the power chosen without gold by "
+        "leave-one-answer-out predictive density ('auto'); for crowds whose answers to one "
+        "task are not independent (crowdzoo.inference.calibrate)")
     _add_overwrite_arg(p)
     _add_sampler_args(p, svi=True)
 
@@ -248,7 +273,8 @@ def _add_compare_args(p: argparse.ArgumentParser) -> None:
 
 # --- helpers -----------------------------------------------------------------------------
 def _input_files(args) -> dict:
-    return {"answers": args.answers, "gold": args.gold, "features": args.features}
+    return {"answers": args.answers, "gold": args.gold, "features": args.features,
+            "texts": getattr(args, "texts", None)}
 
 
 def _read_answers(args):
@@ -265,6 +291,15 @@ def _read_answers(args):
             raise CliError(f"--classes has an empty class name: {','.join(classes)!r}")
     from .large import is_large_input
 
+    texts = getattr(args, "texts", None)
+    if texts is not None and args.features is not None:
+        raise CliError("give --texts or --features, not both (the word counts of --texts "
+                       "are the task features)")
+    if texts is not None:
+        from .data.texts import with_words
+
+        without = argparse.Namespace(**{**vars(args), "texts": None})
+        return with_words(_read_answers(without), texts)
     if is_large_input(args.answers):  # parquet, or a big CSV: pyarrow, no object per answer
         from .data.columnar import read_csv_arrow, read_parquet
         from .large import is_parquet
@@ -393,6 +428,36 @@ def _write_tables(fit, out) -> list[Path]:
         out.write(TABLES[1], lambda p: post.to_csv(p, index=False)),
         out.write(TABLES[2], lambda p: workers.to_csv(p)),
     ]
+
+
+#: the tempered task posteriors of ``crowdzoo fit --temper``
+TEMPERED = "task_posterior_tempered.csv"
+
+
+def _write_tempered(fit, temper, gold, out) -> Path:
+    """Tempered task posteriors (``--temper``), with the power and, on gold, both ECEs."""
+    import numpy as np
+
+    from .inference.calibrate import choose_temperature, tempered_posterior
+    from .inference.compare import expected_calibration_error, gold_codes
+
+    if temper == "auto":
+        power = choose_temperature(fit).power
+        how = "chosen without gold by leave-one-answer-out predictive density"
+    else:
+        power, how = float(temper), "given"
+    post = tempered_posterior(fit, power)
+    out.run["temper_power"] = power
+    line = f"tempered task posteriors: likelihood power {power:g} ({how})"
+    if gold is not None:
+        g = gold_codes(fit, gold)
+        if np.any(g >= 0):
+            plain = expected_calibration_error(fit.task_posterior().to_numpy(), g)
+            tempered = expected_calibration_error(post.to_numpy(), g)
+            line += f"; ECE on gold {plain:.3f} untempered, {tempered:.3f} tempered"
+    print(line)
+    table = post.reset_index()
+    return out.write(TEMPERED, lambda p: table.to_csv(p, index=False))
 
 
 def _netcdf_engine() -> str | None:
@@ -557,8 +622,8 @@ def cmd_demo(args) -> int:
     )
     print(_fmt_table(rows, header) + "\n")
 
-    fig = plt.figure(figsize=(11.0, 8.5), layout="constrained")
-    left, right = fig.subfigures(1, 2, width_ratios=[1.5, 1.0])
+    fig = plt.figure(figsize=(10.0, 8.5), layout="constrained")
+    left, right = fig.subfigures(1, 2, width_ratios=[1.25, 1.0])
     plot_worker_accuracy(fit, ax=left.subplots())
     plot_confusion(fit, worst[:3], axes=right.subplots(3, 1))
     right.suptitle("confusion matrices of the 3 least reliable workers", fontsize=9)
@@ -581,13 +646,21 @@ def cmd_fit(args) -> int:
         )
     from .large import fits_large_path, is_parquet
 
+    temper = getattr(args, "temper", None)
+    if temper is not None and not model.answers_independent_given_label:
+        raise CliError(f"--temper: {model.name} models the dependence of a task's answers "
+                       f"itself (an item effect); its likelihood has no per-answer terms to "
+                       f"temper")
     if fits_large_path(model, args.method) and (
             is_parquet(args.answers) or _large_csv(args.answers)):
+        if temper is not None:
+            raise CliError("--temper is not available for parquet or large CSV answers")
         return _cmd_fit_large(args, model, opts)
     data = _read_answers(args)
-    out = _outdir(args, "fit", _plot_names(args.method), inputs=_input_files(args),
+    planned = _plot_names(args.method) + ([TEMPERED] if temper is not None else [])
+    out = _outdir(args, "fit", planned, inputs=_input_files(args),
                   model=model.name, method=args.method, seed=args.seed, options=opts,
-                  classes=[str(c) for c in data.classes])
+                  classes=[str(c) for c in data.classes], temper=temper)
     print(data.summary() + "\n")
     fit = _fit_quietly(model, data, method=args.method, seed=args.seed, use_gold=False, **opts)
     print(_describe_fit(fit))
@@ -607,6 +680,8 @@ def cmd_fit(args) -> int:
     out.run["diagnostics"] = {k: v for k, v in fit.diagnostics.items()
                               if isinstance(v, (bool, int, float, str))}
     written = _write_tables(fit, out)
+    if temper is not None:
+        written.append(_write_tempered(fit, temper, gold, out))
     if fit.has_draws:
         path = write_posterior(fit, out)
         if path is not None:

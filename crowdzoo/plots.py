@@ -26,10 +26,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .inference.criticism_plots import plot_reliability
 from .inference.result import INTERVAL
 
 __all__ = ["plot_communities", "plot_confusion", "plot_difficulty", "plot_rank_worst",
-           "plot_worker_accuracy", "worst_workers"]
+           "plot_reliability", "plot_worker_accuracy", "worst_workers"]
 
 #: with more workers than this, the worker ids are not written on the axis
 MAX_LABELLED_WORKERS = 60
@@ -200,7 +201,8 @@ def plot_worker_accuracy(
     ax.set_ylim(-0.7, n - 0.3)
     ax.set_xlabel(column)
     ax.set_title(f"{fit.model.name}: worker {column} ({fit.method})")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    # inside the axes where the points leave room (outside, it widened every layout)
+    ax.legend(loc="best", fontsize=7, framealpha=0.9)
     return fig
 
 

@@ -1,7 +1,8 @@
 """Data layer: the Annotations container, loaders, simulators and the bundled demo crowd.
 
 ``crowdzoo.data.learning_from_crowds`` (imported on demand) draws the crowds of Xu et al.'s
-mixture and digits experiments.
+mixture and digits experiments; ``crowdzoo.data.texts`` turns a ``texts.csv`` into word counts
+(the task features of ``biased_worker_words``).
 """
 
 from .annotations import Annotations, AnnotationsError

@@ -76,7 +76,9 @@ def simulate(model, n_tasks: int = 1000, n_workers: int = 30, n_classes: int = 3
     design : (task, worker) arrays or Annotations, optional
         Who answers what; default :func:`random_design`.
     features : array (T, D), optional
-        Task features, for models that use them.
+        Task features, for models that use them. A model that generates its own (its
+        ``generates_features`` site: the word counts of ``biased_worker_words``) needs none:
+        the crowd then carries the generated ones; given, they are conditioned on.
     seed : int
         Seed of the design and of every draw.
     class_names : list, optional
@@ -122,6 +124,9 @@ def simulate(model, n_tasks: int = 1000, n_workers: int = 30, n_classes: int = 3
     values = {k: np.asarray(v) for k, v in
               _simulate_program()(model, jax.random.PRNGKey(seed), data, fixed).items()}
     z, y = values.pop("z"), values.pop("y")
+    site = getattr(model, "generates_features", None)
+    if site is not None and features is None:  # the model generated its own covariates
+        features = values.pop(site).astype(np.float64)
     for k in [k for k in values if k not in model.dims and k not in fixed]:
         values.pop(k)  # auxiliary sites (e.g. explicit gates) stay out of the params
     names = list(class_names) if class_names is not None else list(range(n_classes))

@@ -15,6 +15,7 @@ __all__ = [
     "plot_pareto_k",
     "plot_ppc_histogram",
     "plot_ppc_workers",
+    "plot_reliability",
     "plot_sbc_ecdf",
     "plot_sbc_ranks",
 ]
@@ -191,8 +192,74 @@ def plot_compare(loos):
     return _figure_of(ap.plot_compare(table, backend="matplotlib"))
 
 
+def plot_reliability(probs, gold, n_bins: int = 10, ax=None, title: str | None = None,
+                     legend: bool = True):
+    """Reliability diagram with bin counts: each confidence bin's accuracy on gold.
+
+    One bar per equal-width bin of the confidence ``max_k p_tk`` (the bins of
+    :func:`~crowdzoo.inference.compare.expected_calibration_error`): its height is the
+    share of the bin's tasks whose most probable class is the gold one, a dot marks the
+    bin's mean confidence on the diagonal's scale, and the number of tasks in the bin is
+    written above it -- a bin of 3 tasks says little, and most crowds put nearly every task
+    in the last bin. ArviZ's PAV-adjusted calibration plots (``plot_ppc_pava``) calibrate
+    a posterior predictive against observed binary outcomes, not a task posterior against
+    gold, and show no counts, hence this one.
+
+    Parameters
+    ----------
+    probs : array (T, K)
+        Task posteriors (``fit.task_posterior().to_numpy()``).
+    gold : int array (T,)
+        Gold class codes, ``-1`` where there is none.
+    n_bins : int
+        Number of bins.
+    ax : matplotlib Axes, optional
+    title : str, optional
+        Defaults to the ECE and accuracy.
+    legend : bool
+        Draw the legend (off for the small panels of a grid).
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    from matplotlib.figure import Figure
+
+    from .compare import _probs_gold, calibration_curve, expected_calibration_error
+
+    fig = None
+    if ax is None:
+        fig = Figure(figsize=(4.5, 4.5), layout="constrained")
+        ax = fig.subplots()
+    p, g = _probs_gold(probs, gold)
+    curve = calibration_curve(p, g, n_bins)
+    width = 1.0 / n_bins
+    ax.bar(curve["bin_low"], curve["accuracy"], width=width, align="edge", color="C0",
+           alpha=0.6, edgecolor="C0", label="accuracy in bin")
+    ax.plot(curve["confidence"], curve["confidence"], "o", color="C3", ms=3,
+            label="mean confidence")
+    ax.vlines(curve["confidence"], curve["accuracy"], curve["confidence"], color="C3", lw=1)
+    for _, r in curve.iterrows():
+        ax.annotate(f"{int(r['count'])}", (r["bin_low"] + width / 2,
+                                           max(r["accuracy"], r["confidence"])),
+                    xytext=(0, 2), textcoords="offset points", ha="center", va="bottom",
+                    fontsize=7)
+    ax.plot([0, 1], [0, 1], color="0.5", ls=":")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.12)
+    ax.set_xlabel("confidence (max posterior probability)")
+    ax.set_ylabel("accuracy on gold")
+    if title is None:
+        acc = float((p.argmax(1) == g).mean())
+        title = f"ECE {expected_calibration_error(p, g, n_bins):.3f}, accuracy {acc:.3f}"
+    ax.set_title(title, fontsize=9)
+    if legend:
+        ax.legend(fontsize=7, loc="upper left")
+    return fig if fig is not None else ax.figure
+
+
 def plot_calibration(fits, gold=None, n_bins: int = 10, ax=None):
-    """Reliability diagram of the task posteriors on gold: confidence vs accuracy.
+    """Reliability curves of several fits' task posteriors on gold, with bin counts.
 
     Parameters
     ----------
@@ -219,8 +286,12 @@ def plot_calibration(fits, gold=None, n_bins: int = 10, ax=None):
         ece = expected_calibration_error(p, g, n_bins)
         ax.plot(curve["confidence"], curve["accuracy"], "o-", color=f"C{i}", ms=3,
                 label=f"{name} ({f.method}) ECE={ece:.3f}")
+        for _, r in curve.iterrows():  # how many tasks each point stands for
+            ax.annotate(f"{int(r['count'])}", (r["confidence"], r["accuracy"]),
+                        xytext=(3, -9 - 8 * i), textcoords="offset points", fontsize=6,
+                        color=f"C{i}")
     ax.set_xlabel("confidence (max posterior probability)")
     ax.set_ylabel("accuracy on gold")
-    ax.set_title("Calibration of task posteriors")
+    ax.set_title("Calibration of task posteriors (numbers: tasks per bin)")
     ax.legend(fontsize=7)
     return fig if fig is not None else ax.figure

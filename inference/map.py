@@ -334,13 +334,21 @@ def run_lbfgs(model, params0, data, tol, max_iter: int, param_tol=1e-5) -> MapRe
 
 def param_supports(model, data) -> dict:
     """Support (constraint) of every parameter site of ``model.sample_params``."""
-    with numpyro.handlers.trace() as tr, numpyro.handlers.seed(rng_seed=0):
-        model.sample_params(data)
-    return {
-        name: site["fn"].support
-        for name, site in tr.items()
-        if site["type"] == "sample" and not site["is_observed"]
-    }
+    supports: dict = {}
+
+    def trace_supports():
+        with numpyro.handlers.trace() as tr, numpyro.handlers.seed(rng_seed=0):
+            model.sample_params(data)
+        supports.update({
+            name: site["fn"].support
+            for name, site in tr.items()
+            if site["type"] == "sample" and not site["is_observed"]
+        })
+
+    # abstract evaluation: the prior is traced, not sampled (drawing a Dirichlet for real
+    # compiles JAX's gamma sampler, seconds per shape, for values nobody reads)
+    jax.eval_shape(trace_supports)
+    return supports
 
 
 def interior_point(model, params, data, bound: float = 8.0, mix: float = 1e-3) -> dict:

@@ -162,12 +162,15 @@ def _svi_fns(model, shapes, guide_kind: str, learning_rate: float, num_particles
     import optax
     from numpyro.infer import SVI, Trace_ELBO
     from numpyro.infer.autoguide import AutoDelta, AutoNormal
-    from numpyro.infer.initialization import init_to_median
+    from numpyro.infer.initialization import init_to_uniform
 
+    # the guide's start is the MAP (``init`` passes it); its own init_loc_fn only sets up the
+    # prototype, and init_to_uniform does that without drawing from the prior (a Dirichlet
+    # draw compiles JAX's gamma sampler, seconds per shape)
     if guide_kind == "normal":
-        guide = AutoNormal(model, init_loc_fn=init_to_median(), init_scale=init_scale)
+        guide = AutoNormal(model, init_loc_fn=init_to_uniform(), init_scale=init_scale)
     else:
-        guide = AutoDelta(model, init_loc_fn=init_to_median())
+        guide = AutoDelta(model, init_loc_fn=init_to_uniform())
     svi = SVI(model, guide, optax.adam(learning_rate), Trace_ELBO(num_particles=num_particles))
 
     def init(key, data, params):
@@ -186,7 +189,10 @@ def _svi_fns(model, shapes, guide_kind: str, learning_rate: float, num_particles
 
         return jax.lax.scan(body, state, jnp.arange(CHUNK))
 
-    return svi, guide, jax.jit(init), jax.jit(advance)
+    def draw(key, params, data, n):
+        return guide.sample_posterior(key, params, data, sample_shape=(n,))
+
+    return svi, guide, jax.jit(init), jax.jit(advance), jax.jit(draw, static_argnums=3)
 
 
 def run_svi(model, data, params0, key, *, guide: str, num_steps: int, learning_rate: float,
@@ -196,7 +202,7 @@ def run_svi(model, data, params0, key, *, guide: str, num_steps: int, learning_r
 
     shapes = (data.n_tasks, data.n_workers, data.n_classes, data.n_answers,
               None if data.features is None else tuple(data.features.shape))
-    svi, g, init, advance = _svi_fns(model, shapes, guide, float(learning_rate),
+    svi, g, init, advance, draw = _svi_fns(model, shapes, guide, float(learning_rate),
                                      int(num_particles), float(init_scale))
     k_init, k_draw = jax.random.split(key)
     params0 = {k: jnp.asarray(v) for k, v in params0.items()}
@@ -216,5 +222,5 @@ def run_svi(model, data, params0, key, *, guide: str, num_steps: int, learning_r
     finally:
         bar.close()
     params = svi.get_params(state)
-    draws = g.sample_posterior(k_draw, params, data, sample_shape=(num_draws,))
+    draws = draw(k_draw, params, data, int(num_draws))  # one program (eager: one per op)
     return draws, np.concatenate(losses)

@@ -132,7 +132,8 @@ def simulate_batch(model, n_reps: int, n_tasks: int, n_workers: int, n_classes: 
     """Simulate ``n_reps`` crowds from the prior with the model's own program.
 
     Replication ``r`` is ``crowdzoo.data.simulate(model, ..., seed=seed + r)`` (features,
-    where the model needs them, are standard normal ``(n_tasks, n_features)`` from
+    where the model needs them and does not generate its own, are standard normal
+    ``(n_tasks, n_features)`` from
     ``numpy.random.default_rng(seed + r)``).
 
     Returns
@@ -148,7 +149,7 @@ def simulate_batch(model, n_reps: int, n_tasks: int, n_workers: int, n_classes: 
     for r in range(n_reps):
         s = seed + r
         feats = None
-        if model.needs_features:
+        if model.needs_features and model.generates_features is None:
             feats = np.random.default_rng(s).standard_normal((n_tasks, n_features))
         out.append(simulate(model, n_tasks, n_workers, n_classes, answers_per_task,
                             features=feats, seed=s))
@@ -172,7 +173,7 @@ def sbc_quantities(model, data, n_workers_checked: int = 2, n_tasks_checked: int
     from ..inference.map import param_supports
 
     supports = param_supports(model, data)
-    shapes = {k: np.shape(v) for k, v in _prior_shapes(model, data).items()}
+    shapes = _prior_shapes(model, data)
     quantities = []
     for site, support in supports.items():
         shape = shapes[site]
@@ -200,12 +201,18 @@ def sbc_quantities(model, data, n_workers_checked: int = 2, n_tasks_checked: int
     return quantities
 
 
-def _prior_shapes(model, data):
+def _prior_shapes(model, data) -> dict:
+    """Shape of every parameter site (the prior traced abstractly: nothing is sampled)."""
+    import jax
     import numpyro
 
-    with numpyro.handlers.trace() as tr, numpyro.handlers.seed(rng_seed=0):
-        model.sample_params(data)
-    return {k: s["value"] for k, s in tr.items() if s["type"] == "sample" and not s["is_observed"]}
+    def values():
+        with numpyro.handlers.trace() as tr, numpyro.handlers.seed(rng_seed=0):
+            model.sample_params(data)
+        return {k: s["value"] for k, s in tr.items()
+                if s["type"] == "sample" and not s["is_observed"]}
+
+    return {k: tuple(v.shape) for k, v in jax.eval_shape(values).items()}
 
 
 # --- the harness -----------------------------------------------------------------------

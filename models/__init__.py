@@ -16,6 +16,7 @@ with _warnings.catch_warnings():
 
 from .base import Baseline, CrowdModel
 from .biased_worker import BiasedWorker
+from .biased_worker_words import BiasedWorkerWords
 from .class_conditional import ClassConditionalDawidSkene
 from .community import Community
 from .core import CrowdData, crowd_data, marginalize
@@ -38,6 +39,7 @@ __all__ = [
     "BASELINES",
     "Baseline",
     "BiasedWorker",
+    "BiasedWorkerWords",
     "ClassConditionalDawidSkene",
     "Community",
     "CrowdData",
@@ -87,7 +89,7 @@ for _cls in (OneCoin, DawidSkene, Raykar, GLAD, HonestWorker, BiasedWorker, Comm
              Yan, DifficultyAdaptive, DifficultyFixed, MACE):
     register(_cls)
 for _cls in (ClassConditionalDawidSkene, Multinomial, HierarchicalDawidSkene, ItemDifficulty,
-             LogisticRandomEffects, IRT1PL, IRT2PL, IRT3PL):
+             LogisticRandomEffects, IRT1PL, IRT2PL, IRT3PL, BiasedWorkerWords):
     register(_cls)
 
 

@@ -85,6 +85,10 @@ class CrowdModel:
     jit_init: ClassVar[bool] = True
     #: whether the model learns from task features (then ``data.features`` is required)
     needs_features: ClassVar[bool] = False
+    #: the site at which the program, run without answers on data without features,
+    #: generates the task features itself (the word counts of biased_worker_words): the
+    #: simulator then returns them as the crowd's features. None: features are given.
+    generates_features: ClassVar[str | None] = None
     #: whether the model takes two classes only
     binary_only: ClassVar[bool] = False
     #: whether ``p(answers | parameters)`` is a normalized distribution of the answers. False

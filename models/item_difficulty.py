@@ -77,7 +77,8 @@ from .base import CrowdModel, Params, soft_majority_vote
 from .core import CrowdData, clamp_gold
 from .multinomial import Multinomial
 
-__all__ = ["ItemDifficulty", "free_logit_mean", "free_logits", "normal_nodes", "pad_logits"]
+__all__ = ["ItemDifficulty", "ItemEffectModel", "free_logit_mean", "free_logits", "normal_nodes",
+           "pad_logits"]
 
 
 def pad_logits(x: jax.Array) -> jax.Array:
@@ -126,7 +127,36 @@ def normal_nodes(dim: int, per_axis: int = 20, max_nodes: int = 128):
     return nodes.astype(np.float32), np.asarray(logw, np.float32)
 
 
-class ItemDifficulty(CrowdModel):
+class ItemEffectModel(CrowdModel):
+    """Shared settings of the models with a per-item logit effect summed out by quadrature.
+
+    ``diag_mean`` (prior mean of the correct answer's logit), ``scale_prior`` (Gamma shape and
+    rate of the effect's scales), ``class_prior`` (Dirichlet concentration of ``pi``) and the
+    quadrature size (:func:`normal_nodes`).
+    """
+
+    def __init__(self, diag_mean: float = 2.0, scale_prior=(2.0, 2.0), class_prior=2.0,
+                 nodes_per_axis: int = 20, max_nodes: int = 128):
+        shape, rate = (float(v) for v in scale_prior)
+        if not (shape > 0 and rate > 0):
+            raise ValueError(f"scale_prior must be (shape, rate) > 0, got {scale_prior}")
+        if int(nodes_per_axis) < 1 or int(max_nodes) < 1:
+            raise ValueError("nodes_per_axis and max_nodes must be >= 1")
+        self.diag_mean = float(diag_mean)
+        self.scale_prior = (shape, rate)
+        self.class_prior = class_prior
+        self.nodes_per_axis = int(nodes_per_axis)
+        self.max_nodes = int(max_nodes)
+
+    def _class_conc(self, data: CrowdData):
+        return jnp.broadcast_to(jnp.asarray(self.class_prior, jnp.float32), (data.n_classes,))
+
+    def nodes(self, data: CrowdData):
+        """Quadrature nodes ``(S, K - 1)`` and log weights ``(S,)`` of the item effect."""
+        return normal_nodes(data.n_classes - 1, self.nodes_per_axis, self.max_nodes)
+
+
+class ItemDifficulty(ItemEffectModel):
     """Paun et al.'s ItemDiff: per-task answer logits around the true class's mean.
 
     Parameters
@@ -158,26 +188,6 @@ class ItemDifficulty(CrowdModel):
     answers_independent_given_label = False  # the item effect couples a task's answers
     dims = {"pi": ("true_class",), "eta": ("true_class", "logit_label"),
             "chi": ("true_class", "logit_label")}
-
-    def __init__(self, diag_mean: float = 2.0, scale_prior=(2.0, 2.0), class_prior=2.0,
-                 nodes_per_axis: int = 20, max_nodes: int = 128):
-        shape, rate = (float(v) for v in scale_prior)
-        if not (shape > 0 and rate > 0):
-            raise ValueError(f"scale_prior must be (shape, rate) > 0, got {scale_prior}")
-        if int(nodes_per_axis) < 1 or int(max_nodes) < 1:
-            raise ValueError("nodes_per_axis and max_nodes must be >= 1")
-        self.diag_mean = float(diag_mean)
-        self.scale_prior = (shape, rate)
-        self.class_prior = class_prior
-        self.nodes_per_axis = int(nodes_per_axis)
-        self.max_nodes = int(max_nodes)
-
-    def _class_conc(self, data: CrowdData):
-        return jnp.broadcast_to(jnp.asarray(self.class_prior, jnp.float32), (data.n_classes,))
-
-    def nodes(self, data: CrowdData):
-        """Quadrature nodes ``(S, K - 1)`` and log weights ``(S,)`` of the item effect."""
-        return normal_nodes(data.n_classes - 1, self.nodes_per_axis, self.max_nodes)
 
     def sample_params(self, data: CrowdData) -> Params:
         """``pi``; ``eta``, ``chi`` in plates true_class x logit_label."""

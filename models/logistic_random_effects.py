@@ -61,15 +61,15 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 
-from .base import CrowdModel, Params, soft_majority_vote
+from .base import Params, soft_majority_vote
 from .core import CrowdData, clamp_gold
 from .dawid_skene import DawidSkene
-from .item_difficulty import free_logit_mean, free_logits, normal_nodes, pad_logits
+from .item_difficulty import ItemEffectModel, free_logit_mean, free_logits, pad_logits
 
 __all__ = ["LogisticRandomEffects"]
 
 
-class LogisticRandomEffects(CrowdModel):
+class LogisticRandomEffects(ItemEffectModel):
     """Paun et al.'s LogRndEff: hierarchical worker confusion logits minus an item effect.
 
     Parameters
@@ -107,23 +107,7 @@ class LogisticRandomEffects(CrowdModel):
 
     def __init__(self, diag_mean: float = 2.0, scale_prior=(2.0, 2.0), class_prior=2.0,
                  nodes_per_axis: int = 20, max_nodes: int = 64):
-        shape, rate = (float(v) for v in scale_prior)
-        if not (shape > 0 and rate > 0):
-            raise ValueError(f"scale_prior must be (shape, rate) > 0, got {scale_prior}")
-        if int(nodes_per_axis) < 1 or int(max_nodes) < 1:
-            raise ValueError("nodes_per_axis and max_nodes must be >= 1")
-        self.diag_mean = float(diag_mean)
-        self.scale_prior = (shape, rate)
-        self.class_prior = class_prior
-        self.nodes_per_axis = int(nodes_per_axis)
-        self.max_nodes = int(max_nodes)
-
-    def _class_conc(self, data: CrowdData):
-        return jnp.broadcast_to(jnp.asarray(self.class_prior, jnp.float32), (data.n_classes,))
-
-    def nodes(self, data: CrowdData):
-        """Quadrature nodes ``(S, K - 1)`` and log weights ``(S,)`` of the item effect."""
-        return normal_nodes(data.n_classes - 1, self.nodes_per_axis, self.max_nodes)
+        super().__init__(diag_mean, scale_prior, class_prior, nodes_per_axis, max_nodes)
 
     def sample_params(self, data: CrowdData) -> Params:
         """``pi``; population ``zeta``, ``omega``, ``chi``; ``beta_raw`` per worker."""

@@ -44,6 +44,20 @@ def _bounded_compiled_code():
         jax.clear_caches()
         gc.collect()
 
+#: The small crowd that the registry-wide tests fit (conformance in test_fit.py, SBC in
+#: test_criticism.py, the immutability and compile-once checks): one shape and one NUTS
+#: setting, so that each model's samplers, MAP, posterior and predictive programs compile
+#: once per test run and are shared (in process, and across xdist workers through JAX's
+#: disk cache) instead of once per test file.
+SMALL_CROWD = dict(n_tasks=20, n_workers=4, n_classes=2, answers_per_task=3)
+#: features of the small crowd for models that need them (SBC draws the same shape)
+SMALL_FEATURES = 2
+#: NUTS settings shared by the small-crowd tests (the compiled kernel depends on all three)
+SMALL_NUTS = dict(num_warmup=150, target_accept_prob=0.8, max_tree_depth=8)
+#: posterior draws of the small-crowd tests (flattened: NUTS 2 x 200, SVI 400, SBC 1 x 400)
+SMALL_DRAWS = 400
+
+
 #: ../shared/data beside the repository (CI lays it there); override with CROWDZOO_DATA_DIR
 SHARED_DATA = Path(
     os.environ.get("CROWDZOO_DATA_DIR",
@@ -89,7 +103,8 @@ def dense_crowd(n_classes: int, seed: int = 0, n_tasks: int = 7, n_workers: int 
                 features: bool = False, gold_tasks=()):
     """A small dense crowd (every worker answers every task) where every class appears.
 
-    Returns ``(annotations, labels (T, W), x (T, 2) or None)``; with ``gold_tasks`` the
+    Returns ``(annotations, labels (T, W), x (T, 2) or None)`` (``features="counts"``: ``x``
+    is ``(T, 5)`` word counts); with ``gold_tasks`` the
     first worker's answer to those tasks is attached as gold.
     """
     import pandas as pd
@@ -100,8 +115,12 @@ def dense_crowd(n_classes: int, seed: int = 0, n_tasks: int = 7, n_workers: int 
     labels[:n_classes, 0] = np.arange(n_classes)
     ids = [f"t{i}" for i in range(n_tasks)]
     frame = pd.DataFrame(labels, index=ids, columns=[f"w{j}" for j in range(n_workers)])
-    x = rng.normal(size=(n_tasks, 2)) if features else None
-    feats = pd.DataFrame(x, index=ids, columns=["a", "b"]) if features else None
+    if features == "counts":  # word counts (biased_worker_words), 5 words
+        x = rng.poisson(1.5, size=(n_tasks, 5)).astype(float)
+    else:
+        x = rng.normal(size=(n_tasks, 2)) if features else None
+    feats = (pd.DataFrame(x, index=ids, columns=[f"x{i}" for i in range(x.shape[1])])
+             if features else None)
     gold = (pd.Series({ids[i]: int(labels[i, 0]) for i in gold_tasks}, dtype=object)
             if gold_tasks else None)
     ann = Annotations.from_wide(frame, gold=gold, features=feats, classes=list(range(n_classes)))

@@ -5,6 +5,7 @@ One test runs the installed entry point in a subprocess (``crowdzoo models``).
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -263,3 +264,35 @@ def test_models_entry_point():
     names = {ln.split()[0] for ln in res.stdout.splitlines()[1:] if ln.strip()}
     assert {m["name"] for m in list_models()} <= names
     assert {"dawid_skene", "majority_vote"} <= names
+
+
+def test_fit_temper(crowd, tmp_path, capsys):
+    out = tmp_path / "temper"
+    args = ["fit", str(crowd["answers"]), *crowd["cols"], "--gold", str(crowd["gold"]),
+            "--out", str(out)]
+    assert main([*args, "--temper", "auto"]) == 0
+    text = capsys.readouterr().out
+    m = re.search(r"likelihood power ([0-9.]+) \(chosen without gold.*ECE on gold ([0-9.]+) "
+                  r"untempered, ([0-9.]+) tempered", text)
+    assert m, text
+    power = float(m.group(1))
+    assert 0 < power <= 1
+    post = pd.read_csv(out / "task_posterior.csv", dtype={"task": str}).set_index("task")
+    tempered = pd.read_csv(out / "task_posterior_tempered.csv",
+                           dtype={"task": str}).set_index("task")
+    assert list(tempered.columns) == list(post.columns) and list(tempered.index) == list(
+        post.index)
+    np.testing.assert_allclose(tempered.sum(axis=1), 1.0, atol=1e-6)
+    if power == 1.0:
+        np.testing.assert_allclose(tempered, post, atol=1e-5)
+    else:  # a weaker likelihood: no task more confident than before
+        assert (tempered.max(axis=1) <= post.max(axis=1) + 1e-5).all()
+    manifest = json.loads((out / "crowdzoo-manifest.json").read_text())
+    assert "task_posterior_tempered.csv" in json.dumps(manifest)
+    # a given power, an item-effect model, a bad value
+    assert main([*args, "--temper", "0.5", "--overwrite"]) == 0
+    assert "likelihood power 0.5 (given)" in capsys.readouterr().out
+    _one_line_error(capsys, main([*args, "--temper", "1.5", "--overwrite"]), "--temper",
+                    "(0, 1]")
+    _one_line_error(capsys, main([*args, "--temper", "auto", "--overwrite", "--model",
+                                  "item_difficulty"]), "--temper", "item effect")

@@ -16,13 +16,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SMALL_CROWD, SMALL_DRAWS, SMALL_FEATURES, SMALL_NUTS
 from crowdzoo.inference import criticism as C
 from crowdzoo.models import REGISTRY, DawidSkene
 
 import crowdzoo
 
-SBC_SETTINGS = dict(n_reps=40, n_tasks=20, n_workers=4, n_classes=2, answers_per_task=3,
-                    num_warmup=150, num_samples=400, thin=4, n_bins=5, alpha=0.01, seed=0)
+# the registry-wide small crowd and NUTS setting (conftest): compiled once, shared with the
+# conformance tests of test_fit.py
+SBC_SETTINGS = dict(n_reps=40, **SMALL_CROWD, **SMALL_NUTS, num_samples=SMALL_DRAWS, thin=4,
+                    n_features=SMALL_FEATURES, n_bins=5, alpha=0.01, seed=0)
 
 SBC_MODELS = sorted(name for name, cls in REGISTRY.items()
                     if "nuts" in cls.methods and cls.proper_likelihood)

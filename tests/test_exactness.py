@@ -257,10 +257,34 @@ def item_effect_row(model, data, labels, x, params):
     return program, params
 
 
-#: id -> (model factory, number of classes, needs features, row)
+def words_row(model, data, labels, x, params):
+    """MBML 7.5: each word of a task one Categorical site given the enumerated true label."""
+    T, W = labels.shape
+    counts = np.asarray(x, int)
+    L = max(int(counts.sum(1).max()), 1)
+    tokens, mask = np.zeros((T, L), int), np.zeros((T, L), bool)
+    for t in range(T):
+        words = np.repeat(np.arange(counts.shape[1]), counts[t])
+        tokens[t, :words.size], mask[t, :words.size] = words, True
+
+    def program():
+        p = model.sample_params(data)
+        with numpyro.plate("explicit_task", T, dim=-2):
+            z = numpyro.sample("true_label", dist.Categorical(p["pi"]))  # (K, 1, 1)
+            with numpyro.plate("explicit_word", L, dim=-1), numpyro.handlers.mask(mask=mask):
+                numpyro.sample("word", dist.Categorical(p["word_probs"][z]), obs=tokens)
+            with numpyro.plate("explicit_worker", W, dim=-1):
+                numpyro.sample("label", dist.Categorical(p["confusion"][jnp.arange(W), z]),
+                               obs=jnp.asarray(labels))
+
+    return program, params
+
+
+#: id -> (model factory, number of classes, needs features ("counts": word counts), row)
 ROWS = {
     "dawid_skene": (lambda: get_model("dawid_skene"), 3, False, confusion_row),
     "biased_worker": (lambda: get_model("biased_worker"), 3, False, confusion_row),
+    "biased_worker_words": (lambda: get_model("biased_worker_words"), 3, "counts", words_row),
     "one_coin": (lambda: get_model("one_coin"), 3, False, one_coin_row),
     "glad": (lambda: type(get_model("glad"))(labels_priors=np.array([0.5, 0.3, 0.2])), 3, False,
              glad_row),

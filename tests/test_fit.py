@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SMALL_CROWD, SMALL_DRAWS, SMALL_FEATURES, SMALL_NUTS
 from crowdzoo.data import AnnotationsError, simulate
 from crowdzoo.inference.map import map_program
 from crowdzoo.models import BASELINES, REGISTRY, get_model
@@ -16,14 +17,12 @@ import crowdzoo
 
 
 def tiny_crowd(model, seed=0):
-    """A small crowd the model can take (binary / with features where it needs them)."""
-    K = 2 if model.binary_only else 3
+    """The small crowd of the registry-wide tests (conftest's SMALL_CROWD, SBC's shape)."""
     feats = None
-    if model.needs_features:
-        feats = np.random.default_rng(seed).normal(size=(40, 2))
-    sim = simulate(model, n_tasks=40, n_workers=8, n_classes=K, answers_per_task=4,
-                   features=feats, seed=seed)
-    return sim
+    if model.needs_features and model.generates_features is None:
+        feats = np.random.default_rng(seed).standard_normal(
+            (SMALL_CROWD["n_tasks"], SMALL_FEATURES))
+    return simulate(model, **SMALL_CROWD, features=feats, seed=seed)
 
 
 def _generative(name):
@@ -35,8 +34,10 @@ def _generative(name):
 # posterior.nc read back). The tiny SVI / NUTS runs are not converged (they warn: expected).
 CASES = [(n, m) for n in sorted(REGISTRY) for m in REGISTRY[n].methods] + [
     (n, "map") for n in sorted(BASELINES)]
-OPTS = {"map": {}, "svi": {"num_steps": 150, "num_draws": 50},
-        "nuts": {"num_warmup": 30, "num_samples": 30, "num_chains": 2}}
+# SBC's NUTS setting and draw count (conftest): the compiled programs are shared with it
+OPTS = {"map": {}, "svi": {"num_steps": 150, "num_draws": SMALL_DRAWS},
+        "nuts": {**SMALL_NUTS, "num_samples": SMALL_DRAWS // 2, "num_chains": 2,
+                 "chain_method": "sequential"}}
 QUIET = [pytest.mark.filterwarnings("ignore::crowdzoo.inference.diagnostics.ConvergenceWarning"),
          pytest.mark.filterwarnings("ignore::crowdzoo.inference.runner.PseudoPosteriorWarning")]
 # The short NUTS / SVI runs of this module test contracts, not convergence (test_diagnostics.py
@@ -378,7 +379,8 @@ def nuts_pair():
     if jax.local_device_count() < 2:
         pytest.skip("needs crowdzoo.setup() before JAX starts (several host devices)")
     return ann, [crowdzoo.fit("dawid_skene", ann, method="nuts", seed=11, progress=False,
-                              chain_method=m, **OPTS["nuts"]) for m in ("parallel", "sequential")]
+                              **{**OPTS["nuts"], "chain_method": m})
+                 for m in ("parallel", "sequential")]
 
 
 def test_nuts_draws_do_not_depend_on_the_chain_method(nuts_pair):
@@ -396,16 +398,16 @@ def test_nuts_reuses_its_compiled_sampler(nuts_pair):
 
     ann, _ = nuts_pair
     model = get_model("dawid_skene")
-    fns = _nuts_fns(model, OPTS["nuts"]["num_warmup"], 0.8, 10)
+    fns = _nuts_fns(model, SMALL_NUTS["num_warmup"], SMALL_NUTS["target_accept_prob"],
+                    SMALL_NUTS["max_tree_depth"])
     jitted = ("init", "advance")  # the sequential path; pmap keeps its own cache
     sizes = {k: fns[k]._cache_size() for k in jitted}
     if not all(sizes.values()):  # conftest's guard freed compiled code after the fixture ran
-        crowdzoo.fit(model, ann, method="nuts", seed=11, progress=False,
-                     chain_method="sequential", **OPTS["nuts"])
+        crowdzoo.fit(model, ann, method="nuts", seed=11, progress=False, **OPTS["nuts"])
         sizes = {k: fns[k]._cache_size() for k in jitted}
     assert all(sizes.values())
     other = crowdzoo.fit(type(model)(), ann, method="nuts", seed=12, progress=False,
-                         chain_method="sequential", **OPTS["nuts"])
+                         **OPTS["nuts"])
     assert {k: fns[k]._cache_size() for k in jitted} == sizes
     assert other.samples["confusion"].shape[:2] == (2, OPTS["nuts"]["num_samples"])
 
