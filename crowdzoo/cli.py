@@ -646,6 +646,9 @@ def cmd_fit(args) -> int:
         )
     from .large import fits_large_path, is_parquet
 
+    if getattr(args, "texts", None) is not None and model.generates_features != "words":
+        raise CliError(f"--texts gives each task's word counts, which {model.name} does not "
+                       f"read; use --model biased_worker_words (or drop --texts)")
     temper = getattr(args, "temper", None)
     if temper is not None and not model.answers_independent_given_label:
         raise CliError(f"--temper: {model.name} models the dependence of a task's answers "

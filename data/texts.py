@@ -148,7 +148,7 @@ def with_words(annotations: Annotations, texts, min_tasks: int = 3,
     frame = word_count_frame(aligned.fillna(""), min_tasks=min_tasks, max_words=max_words)
     if frame.shape[1] == 0:
         raise AnnotationsError(f"no word occurs in {min_tasks} or more texts: the vocabulary "
-                               f"is empty (lower min_tasks)")
+                               f"is empty (with_words(..., min_tasks=) sets the threshold)")
     x = frame.to_numpy(copy=True)
     x.setflags(write=False)
     return dataclasses.replace(annotations, features=x,

@@ -174,3 +174,16 @@ def test_real_texts_cover_every_task():
     x = out.features
     assert x.shape[0] == ann.n_tasks and 0 < x.shape[1] <= 2000
     assert np.all(x == np.round(x)) and np.all(x.sum(1) > 0)
+
+
+def test_cli_refuses_texts_for_a_model_that_reads_no_words(tmp_path, capsys):
+    from crowdzoo.cli import main
+
+    answers = tmp_path / "answers.csv"
+    answers.write_text("task,worker,label\n1,a,pos\n2,a,neg\n1,b,pos\n")
+    texts = tmp_path / "texts.csv"
+    texts.write_text("task,text\n1,good film\n2,bad film\n")
+    assert main(["fit", str(answers), "--model", "dawid_skene", "--texts", str(texts),
+                 "--out", str(tmp_path / "out")]) == 2
+    assert "which dawid_skene does not read" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
