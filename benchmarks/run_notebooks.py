@@ -67,6 +67,13 @@ def run(path: Path, timeout: int = 3600) -> float:
 
 
 def main(argv: list[str]) -> None:
+    if {"-h", "--help"} & set(argv):
+        print(__doc__.strip() + "\n    python benchmarks/run_notebooks.py --tidy [NOTEBOOK ...]"
+              "  # only tidy stored outputs")
+        return
+    missing = [a for a in argv if a != "--tidy" and not Path(a).is_file()]
+    if missing:
+        sys.exit(f"run_notebooks.py: no such notebook: {', '.join(missing)}")
     if argv[:1] == ["--tidy"]:  # only tidy the stored outputs
         for path in [Path(a) for a in argv[1:]] or sorted(NOTEBOOKS.glob("*.ipynb")):
             nb = nbformat.read(path, as_version=4)
