@@ -55,6 +55,7 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
+from scipy.special import log_softmax, logsumexp
 
 __all__ = ["DEFAULT_POWERS", "TemperatureChoice", "choose_temperature", "tempered_posterior"]
 
@@ -114,16 +115,11 @@ def _terms(fit):
             np.asarray(data.task, np.int64))
 
 
-def _log_softmax(x):
-    x = x - x.max(-1, keepdims=True)
-    return x - np.log(np.exp(x).sum(-1, keepdims=True))
-
-
 def _tempered(lp, le, task, n_tasks, power):
     summed = np.zeros(lp.shape)
     for s in range(lp.shape[0]):
         np.add.at(summed[s], task, le[s])
-    return np.exp(_log_softmax(lp + power * summed)).mean(0)
+    return np.exp(log_softmax(lp + power * summed, axis=-1)).mean(0)
 
 
 def tempered_posterior(fit, power: float) -> pd.DataFrame:
@@ -179,14 +175,10 @@ def choose_temperature(fit, powers=DEFAULT_POWERS) -> TemperatureChoice:
         # the other answers' tempered posterior, then the held-out answer's predictive,
         # averaged over draws
         logits = lp[:, task] + power * (summed[:, task] - le)
-        pred = _logsumexp(_log_softmax(logits) + le, axis=-1)  # (S, N)
-        lpd = _logsumexp(pred, axis=0) - np.log(n_draws)
+        pred = logsumexp(log_softmax(logits, axis=-1) + le, axis=-1)  # (S, N)
+        lpd = logsumexp(pred, axis=0) - np.log(n_draws)
         rows.append({"power": power, "loao_lpd": float(lpd.sum()),
                      "loao_lpd_per_answer": float(lpd.mean())})
     table = pd.DataFrame(rows).set_index("power")
     return TemperatureChoice(float(table["loao_lpd"].idxmax()), table)
 
-
-def _logsumexp(x, axis):
-    m = x.max(axis, keepdims=True)
-    return (m + np.log(np.exp(x - m).sum(axis, keepdims=True))).squeeze(axis)
