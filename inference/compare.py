@@ -209,7 +209,10 @@ def loo(fit, pointwise: bool = True, integrate: bool | None = None, n_nodes: int
     ``p(y_t | theta) = E_{phi_t}[p(y_t | theta, phi_t)]``, the task's parameters integrated
     out by quadrature under their prior: the same predictive target (a new draw of the
     task's answers given the other tasks), with ratios that depend only on the global
-    parameters. The result's ``integrated`` attribute says which was used.
+    parameters. A model that sums each task's own effect out inside its likelihood
+    (``integrates_task_parameters``: item_difficulty, the IRT models by default) has
+    integrated terms already: nothing more is done. The result's ``integrated`` attribute
+    says whether the terms are integrated ones.
     """
     import arviz as az
     import numpyro  # noqa: F401  (numpyro before arviz)
@@ -223,10 +226,10 @@ def loo(fit, pointwise: bool = True, integrate: bool | None = None, n_nodes: int
                          f"(chains x draws); {fit.model.name} has {shape[0]} x {shape[1]} = "
                          f"{shape[0] * shape[1]}")
     has_rule = fit.model.task_quadrature(fit.data, n_nodes) is not None
-    if integrate is None:
-        integrate = has_rule
-    if integrate and not has_rule:
+    built_in = bool(fit.model.integrates_task_parameters)
+    if integrate and not (has_rule or built_in):
         raise ValueError(f"{fit.model.name} declares no per-task parameters to integrate out")
+    integrate = has_rule and integrate is not False
     dt = fit.to_arviz(posterior_predictive=False)
     if integrate:
         ll = dt["log_likelihood"]["answers"]
@@ -249,7 +252,7 @@ def loo(fit, pointwise: bool = True, integrate: bool | None = None, n_nodes: int
             dt["log_likelihood"]["answers"] = ll.copy(data=ll.values.astype(np.float64) + jitter)
             out = az.loo(dt, pointwise=pointwise, var_name="answers")
             out.tie_break = True
-    out.integrated = bool(integrate)
+    out.integrated = bool(integrate) or built_in
     return out
 
 

@@ -102,6 +102,11 @@ class CrowdModel:
     #: depends on the task's answers so far, which an emission table cannot say, so the
     #: information gain of one more answer (crowdzoo.inference.active) refuses it
     answers_independent_given_label: ClassVar[bool] = True
+    #: whether the likelihood itself sums each task's own random effect out (item_difficulty,
+    #: logistic_random_effects, the IRT models with ``integrate_items``): its per-task terms
+    #: are then the integrated ones a LOO over tasks wants, with nothing left for
+    #: :meth:`task_quadrature` to do
+    integrates_task_parameters: ClassVar[bool] = False
     #: whether the MAP's closed-form EM runs SQUAREM-accelerated by default (``fit`` option
     #: ``accelerate``): worth it where plain EM crawls, as with a jointly learned classifier
     em_accelerate: ClassVar[bool] = False

@@ -42,13 +42,38 @@ calibration needs. ``alpha_sens = (alpha_sum + alpha_diff) / 2`` and
 Likelihood: with the true label summed out exactly (the shared
 :func:`~crowdzoo.models.core.marginalize`), in log space: ``log Pr(y = 1 | z = 1) =
 logaddexp(log lambda, log(1 - lambda) + log_sigmoid(delta (alpha_sens - beta)))`` and so on.
-The MAP is L-BFGS on the exact marginal posterior (there is no closed-form M-step), started
-from two-coin estimates on the soft majority vote with ``beta = 0``, ``delta = 1``.
 
-The per-task parameters (``difficulty``, ``discrimination``, ``guessing``) have priors that
-do not depend on the other parameters, so a task's likelihood with them integrated out is a
-low-dimensional quadrature (:meth:`IRT.task_quadrature`): model comparison by PSIS-LOO uses
-it (a task's own parameters make its plain LOO term unreliable).
+**The item effects integrated out inside the model** (``integrate_items``; the 1PL's
+default). The per-task parameters (``difficulty``, ``discrimination``, ``guessing``) have
+priors that do not depend on anything else, so each task's likelihood with them summed out
+is a 1-3 dimensional integral, done by a fixed tensor-grid rule :meth:`IRT.item_rule`
+(Gauss-Hermite nodes ``beta_q`` of ``Normal(0, 1)``, of ``log delta``, Gauss-Legendre nodes
+of ``Beta(2, 2)``; weights ``w_q``)::
+
+    p(y_i | pi, alpha) = sum_q w_q sum_k pi_k prod_{n in i} Pr(y_n | z = k, beta_q, delta_q,
+                                                                     lambda_q)
+
+exact up to the quadrature error (below 5e-4 in log on the tests' crowds; on bluebirds, 39
+answers per task, at most 0.004 per task for the 1PL's 40 nodes). NUTS and SVI then sample
+only ``pi`` and the raters (2 J + 1 dimensions instead of 2 J + 1 + I to 3 I). With every
+task's difficulty sampled, NUTS mixes poorly along the ambiguous tasks' difficulties
+(bluebirds, 2 x (400 + 200) draws: max r_hat 1.21, min ESS 7, the worst a difficulty;
+integrated: 1.02 and 130, ``benchmarks/results/irt_integrated.md``). The MAP is then the
+*marginal* posterior mode (item-response theory's marginal maximum likelihood, Bock &
+Aitkin 1981), not the joint mode over the difficulties, which shrinks every difficulty to
+its prior mean. Each task's effects are reported as their conditional posterior mean and sd
+given the parameters (:meth:`IRT.task_stats`: node weights ``w_q p(y_i | q) / p(y_i)``,
+item-response theory's EAP), averaged over the draws; the per-task log-likelihood is the
+integrated one, as PSIS-LOO over tasks wants. The simulator draws each task's effects from
+their continuous prior (sites ``difficulty``, ...), so ``simulate(params=...)`` can fix them.
+
+The cost is the grid: the 1PL's 40 nodes make a gradient ~5x the joint model's, the 2PL's
+40 x 8 and the 3PL's 40 x 8 x 8 hundreds to thousands of times (bluebirds, loaded machine:
+3.6 / 193 / 2358 ms against 0.3-0.7 ms), so those two keep the item effects as parameters by
+default (Stan's programs; ``integrate_items=True`` opts in). With the effects as parameters
+the MAP is L-BFGS on the joint posterior and the LOO integrates them out of each term
+afterwards (:meth:`IRT.task_quadrature`). The MAP is L-BFGS either way (there is no
+closed-form M-step), started from two-coin estimates on the soft majority vote.
 
 References
 ----------
@@ -59,10 +84,14 @@ References
    the EM Algorithm. JRSS C 28(1):20-28, 1979.
 3. A. Birnbaum. Some latent trait models and their use in inferring an examinee's ability.
    In Lord & Novick, Statistical Theories of Mental Test Scores, 1968 (the 2PL / 3PL).
+4. R. D. Bock and M. Aitkin. Marginal maximum likelihood estimation of item parameters:
+   application of an EM algorithm. Psychometrika 46(4):443-459, 1981 (item effects summed
+   out by quadrature). https://doi.org/10.1007/BF02293801
 """
 
 from __future__ import annotations
 
+import functools
 from typing import ClassVar
 
 import jax
@@ -72,13 +101,37 @@ import numpyro
 import numpyro.distributions as dist
 
 from .base import CrowdModel, Params, soft_majority_vote
-from .core import CrowdData
+from .core import CrowdData, observe_or_generate
 from .quadrature import gauss_hermite_normal, gauss_legendre_beta
 from .raykar import binary_table, pick_labels
 
 __all__ = ["IRT", "IRT1PL", "IRT2PL", "IRT3PL"]
 
 _SQRT8 = float(np.sqrt(8.0))
+#: answers x nodes above which the integrated likelihood runs over chunks of nodes
+_MAX_NODE_ANSWERS = 2 ** 21
+
+
+@functools.lru_cache(maxsize=64)
+def _item_rule(n_nodes: int, n_other: int, difficulty_prior, discrimination_prior,
+               guessing_prior):
+    """Tensor-grid rule over (difficulty[, discrimination][, guessing]) (numpy constants):
+    ``n_nodes`` difficulty nodes, ``n_other`` on each other axis."""
+    b, lb = gauss_hermite_normal(n_nodes, *difficulty_prior)
+    axes = [("difficulty", b, lb)]
+    m = n_other
+    if discrimination_prior is not None:
+        x, lw = gauss_hermite_normal(m, *discrimination_prior)
+        axes.append(("discrimination", np.exp(x), lw))
+    if guessing_prior is not None:
+        x, lw = gauss_legendre_beta(m, *guessing_prior)
+        axes.append(("guessing", x, lw))
+    grids = np.meshgrid(*[np.arange(len(a[2])) for a in axes], indexing="ij")
+    nodes, log_w = {}, 0.0
+    for (name, values, lw), idx in zip(axes, grids, strict=True):
+        nodes[name] = np.asarray(values[idx.ravel()], np.float32)
+        log_w = log_w + lw[idx.ravel()]
+    return nodes, np.asarray(log_w, np.float32)
 
 
 class IRT(CrowdModel):
@@ -98,6 +151,20 @@ class IRT(CrowdModel):
         LogNormal prior of ``delta`` (the paper: ``(0, 0.25)``).
     guessing_prior : (a, b)
         Beta prior of ``lambda`` (the paper: ``(2, 2)``).
+    integrate_items : bool, optional
+        True: sum each task's own parameters (difficulty, discrimination, guessing) out of
+        its likelihood by quadrature inside the model, so MAP, SVI and NUTS see only ``pi``
+        and the raters' parameters; the per-task effects are reported as their conditional
+        posterior mean and sd given each draw (:meth:`task_stats`). False: the per-task
+        effects are parameters (Stan's program, sampled; the MAP is then the joint mode over
+        them). None (default): :attr:`integrate_by_default` — True for the 1PL (a 1-D rule
+        of 40 nodes: 5x the joint model's cost per gradient), False for the 2PL and 3PL
+        (2-D and 3-D grids of 320 and 2,560 nodes: hundreds to thousands of times the cost
+        per gradient; see the module docstring).
+    item_nodes : int
+        Gauss-Hermite nodes of the difficulty when ``integrate_items`` (the log
+        discrimination and the guessing get ``max(3, item_nodes // 5)`` each; a tensor grid:
+        40, 320 and 2,560 nodes for the 1PL, 2PL, 3PL by default).
     """
 
     name = "irt_3pl"
@@ -108,10 +175,23 @@ class IRT(CrowdModel):
     #: which item effects the model has
     has_discrimination: ClassVar[bool] = True
     has_guessing: ClassVar[bool] = True
+    #: whether ``integrate_items=None`` integrates the item effects (the 1PL only)
+    integrate_by_default: ClassVar[bool] = False
 
     def __init__(self, class_prior: float = 2.0, spec_prior=(2.0, 2.0), sens_prior=(1.0, 2.0),
                  difficulty_prior=(0.0, 1.0), discrimination_prior=(0.0, 0.25),
-                 guessing_prior=(2.0, 2.0)):
+                 guessing_prior=(2.0, 2.0), integrate_items: bool | None = None,
+                 item_nodes: int = 40):
+        if integrate_items is None:
+            integrate_items = self.integrate_by_default
+        if not isinstance(integrate_items, (bool, np.bool_)):
+            raise TypeError(f"integrate_items must be True, False or None, got "
+                            f"{integrate_items!r}")
+        if isinstance(item_nodes, bool) or not isinstance(item_nodes, (int, np.integer)) \
+                or not 3 <= int(item_nodes) <= 200:
+            raise ValueError(f"item_nodes must be an integer in [3, 200], got {item_nodes!r}")
+        self.integrate_items = bool(integrate_items)
+        self.item_nodes = int(item_nodes)
         pairs = {"spec_prior": spec_prior, "sens_prior": sens_prior,
                  "difficulty_prior": difficulty_prior,
                  "discrimination_prior": discrimination_prior, "guessing_prior": guessing_prior}
@@ -129,6 +209,16 @@ class IRT(CrowdModel):
         if not float(class_prior) > 0:
             raise ValueError(f"class_prior must be > 0, got {class_prior!r}")
         self.class_prior = float(class_prior)
+
+    @property
+    def answers_independent_given_label(self):  # type: ignore[override]
+        """False when the item effects are summed out: they couple a task's answers."""
+        return not self.integrate_items
+
+    @property
+    def integrates_task_parameters(self):  # type: ignore[override]
+        """True when the item effects are summed out inside the likelihood."""
+        return self.integrate_items
 
     @property
     def dims(self):  # type: ignore[override]
@@ -155,6 +245,13 @@ class IRT(CrowdModel):
             alpha_sum = numpyro.sample("alpha_sum", dist.TruncatedNormal(sum_loc, scale, low=0.0))
             alpha_diff = numpyro.sample("alpha_diff", dist.Normal(diff_loc, scale))
         params = {"pi": pi, "alpha_sum": alpha_sum, "alpha_diff": alpha_diff}
+        if not self.integrate_items:
+            params.update(self.sample_item_effects(data))
+        return params
+
+    def sample_item_effects(self, data: CrowdData) -> Params:
+        """Sample every task's difficulty (and discrimination, guessing) from its prior."""
+        params = {}
         with numpyro.plate("task", data.n_tasks):
             params["difficulty"] = numpyro.sample("difficulty",
                                                   dist.Normal(*self.difficulty_prior))
@@ -172,56 +269,182 @@ class IRT(CrowdModel):
         s, d = params["alpha_sum"], params["alpha_diff"]
         return (s + d) / 2, (s - d) / 2
 
-    def log_terms(self, params: Params, data: CrowdData, labels):
-        """``log pi`` and the two-coin emission with the item effects of each answer's task."""
-        sens, spec = self.alphas(params)
-        beta = params["difficulty"][..., data.task]
-        delta = params["discrimination"][..., data.task] if self.has_discrimination else 1.0
-        a1 = delta * (sens[..., data.worker] - beta)  # z = 1: log odds of a correct "1"
-        a0 = delta * (spec[..., data.worker] - beta)  # z = 0: log odds of a correct "0"
+    def emission_table(self, sens, spec, beta, delta=1.0, lam=None):
+        """``log Pr(y = l | z = k)``, shape ``broadcast(...) + (2, 2)``, of raters with log-odds
+        sensitivity ``sens`` and specificity ``spec`` on items with difficulty ``beta``,
+        discrimination ``delta`` and guessing ``lam`` (None: no guessing); all broadcast."""
+        a1 = delta * (sens - beta)  # z = 1: log odds of a correct "1"
+        a0 = delta * (spec - beta)  # z = 0: log odds of a correct "0"
         ok1, bad1 = jax.nn.log_sigmoid(a1), jax.nn.log_sigmoid(-a1)
         ok0, bad0 = jax.nn.log_sigmoid(a0), jax.nn.log_sigmoid(-a0)
-        if self.has_guessing:
-            lam = params["guessing"][..., data.task]
+        if lam is not None:
             log_lam, log1m_lam = jnp.log(lam), jnp.log1p(-lam)
             ok1, bad1 = jnp.logaddexp(log_lam, log1m_lam + ok1), log1m_lam + bad1
             ok0, bad0 = jnp.logaddexp(log_lam, log1m_lam + ok0), log1m_lam + bad0
-        table = binary_table(ok1, bad1, ok0, bad0)
+        return binary_table(ok1, bad1, ok0, bad0)
+
+    def log_terms(self, params: Params, data: CrowdData, labels):
+        """``log pi`` and each answer's two-coin emission with its task's item effects.
+
+        With ``integrate_items``: the per-task ``log pi_k + log sum_q w_q prod_{n in t}
+        Pr(y_n | z = k, node q)`` (the item effects summed out by :meth:`item_rule`) and
+        zero emissions; with ``labels=None``, ``log pi`` and every answer's table with the
+        item effects integrated for that answer alone (the simulator draws them per task
+        instead: :meth:`generate`).
+        """
+        if self.integrate_items:
+            log_pi = jnp.log(params["pi"])
+            if labels is None:
+                nodes, log_w = self.item_rule()
+                sens, spec = self.alphas(params)
+                table = self.emission_table(sens[data.worker][:, None],
+                                            spec[data.worker][:, None], *self._node_effects(
+                                                nodes, (None, slice(None))))  # (N, Q, 2, 2)
+                one = jax.nn.logsumexp(table + log_w[None, :, None, None], axis=1)
+                return log_pi, one
+            per_node = self.per_node_log_lik(params, data, labels)  # (T, Q, K)
+            _, log_w = self.item_rule()
+            integrated = jax.nn.logsumexp(per_node + log_w[None, :, None], axis=1)
+            return log_pi + integrated, jnp.zeros((labels.shape[0], data.n_classes))
+        sens, spec = self.alphas(params)
+        table = self.emission_table(
+            sens[..., data.worker], spec[..., data.worker], params["difficulty"][..., data.task],
+            params["discrimination"][..., data.task] if self.has_discrimination else 1.0,
+            params["guessing"][..., data.task] if self.has_guessing else None)
         return jnp.log(params["pi"]), pick_labels(table, labels)
 
-    # --- per-task parameters integrated out (for LOO) -------------------------------------
-    def task_quadrature(self, data: CrowdData, n_nodes: int = 24):
+    # --- per-task parameters integrated out -----------------------------------------------
+    def _node_effects(self, nodes, index):
+        """``(beta, delta, lam)`` at the nodes, indexed by ``index`` (to broadcast)."""
+        beta = nodes["difficulty"][index]
+        delta = nodes["discrimination"][index] if self.has_discrimination else 1.0
+        lam = nodes["guessing"][index] if self.has_guessing else None
+        return beta, delta, lam
+
+    def item_rule(self, n_nodes: int | None = None):
         """Quadrature over one task's own parameters under their prior.
 
         Returns ``(nodes, log_weights)``: ``nodes[site]`` is ``(Q,)`` (one value per node,
         the same for every task) and ``sum_q exp(log_weights[q]) f(nodes[.][q])``
         approximates ``E[f]`` under the prior of the per-task sites. Gauss-Hermite for the
         difficulty (and the log discrimination), Gauss-Legendre for the guessing chance; a
-        tensor grid of ``n_nodes`` x ``n_nodes // 3`` x ``n_nodes // 3`` nodes.
+        tensor grid. By default (the rule inside the model) :attr:`item_nodes` difficulty
+        nodes and ``max(3, item_nodes // 5)`` on each other axis: the difficulty is where a
+        task's many answers make the integrand narrow (bluebirds' 39 answers per task, 2PL at
+        its MAP: 24 x 8 nodes leave 0.04 of error on a task's log-likelihood, 40 x 8 0.005,
+        40 x 6 as much; the discrimination axis hardly matters). With ``n_nodes`` (the LOO
+        rule of :meth:`task_quadrature`): ``n_nodes`` x ``max(3, n_nodes // 3)``.
         """
-        b, lb = gauss_hermite_normal(n_nodes, *self.difficulty_prior)
-        axes = [(("difficulty",), b[:, None], lb)]
-        if self.has_discrimination:
-            m = max(3, n_nodes // 3)
-            x, lw = gauss_hermite_normal(m, *self.discrimination_prior)
-            axes.append((("discrimination",), np.exp(x)[:, None], lw))
-        if self.has_guessing:
-            m = max(3, n_nodes // 3)
-            x, lw = gauss_legendre_beta(m, *self.guessing_prior)
-            axes.append((("guessing",), x[:, None], lw))
-        grids = np.meshgrid(*[np.arange(len(a[2])) for a in axes], indexing="ij")
-        nodes, log_w = {}, 0.0
-        for (names, values, lw), idx in zip(axes, grids, strict=True):
-            nodes[names[0]] = jnp.asarray(values[idx.ravel(), 0], jnp.float32)
-            log_w = log_w + lw[idx.ravel()]
-        return nodes, jnp.asarray(log_w, jnp.float32)
+        if n_nodes is None:
+            n, other = self.item_nodes, max(3, self.item_nodes // 5)
+        else:
+            n = int(n_nodes)
+            other = max(3, n // 3)
+        nodes, log_w = _item_rule(n, other, self.difficulty_prior, self.discrimination_prior
+                                  if self.has_discrimination else None,
+                                  self.guessing_prior if self.has_guessing else None)
+        return {k: jnp.asarray(v) for k, v in nodes.items()}, jnp.asarray(log_w)
+
+    def task_quadrature(self, data: CrowdData, n_nodes: int = 24):
+        """The LOO rule (:meth:`item_rule` with ``n_nodes``) of the model whose item effects
+        are parameters; None when the model integrates them itself (``integrate_items``: its
+        per-task log-likelihood is then the integrated one already).
+        """
+        if self.integrate_items:
+            return None
+        return self.item_rule(n_nodes)
+
+    def per_node_log_lik(self, params: Params, data: CrowdData, labels=None) -> jax.Array:
+        """``log Pr(y_t | z_t = k, item effects at node q, raters)``, shape ``(T, Q, K)``.
+
+        The answers' terms at every node, summed per task; over large grids (the 3PL's on
+        thousands of answers) in chunks of nodes, so the ``(N, Q, K)`` array stays small.
+        """
+        labels = data.label if labels is None else labels
+        nodes, log_w = self.item_rule()
+        sens, spec = self.alphas(params)
+        sens_n, spec_n = sens[data.worker][:, None], spec[data.worker][:, None]  # (N, 1)
+        sign = (2.0 * labels - 1.0)[:, None]  # +1 for a "1", -1 for a "0"
+        yes = (labels == 1)[:, None]
+
+        def block(sub):  # nodes (C,) -> (T, C, K)
+            # only the observed answer's term: log_sigmoid(+-a) without the full 2 x 2 table
+            beta, delta, lam = self._node_effects(sub, (None, slice(None)))
+            e1 = jax.nn.log_sigmoid(sign * delta * (sens_n - beta))  # z = 1
+            e0 = jax.nn.log_sigmoid(-sign * delta * (spec_n - beta))  # z = 0
+            if lam is not None:  # a correct answer may be a guess: lambda + (1 - lambda) p
+                log_lam, log1m_lam = jnp.log(lam), jnp.log1p(-lam)
+                e1 = jnp.where(yes, jnp.logaddexp(log_lam, log1m_lam + e1), log1m_lam + e1)
+                e0 = jnp.where(yes, log1m_lam + e0, jnp.logaddexp(log_lam, log1m_lam + e0))
+            emit = jnp.stack([e0, e1], axis=-1)  # (N, C, K)
+            return jax.ops.segment_sum(emit, data.task, num_segments=data.n_tasks,
+                                       indices_are_sorted=data.tasks_sorted)
+
+        q = log_w.shape[0]
+        chunk = max(1, min(q, _MAX_NODE_ANSWERS // max(int(labels.shape[0]), 1)))
+        if chunk >= q:
+            return block(nodes)
+        n_chunks = -(-q // chunk)
+        pad = n_chunks * chunk - q  # repeat the last node; its weight is not read twice
+        stacked = {k: jnp.concatenate([v, jnp.repeat(v[-1:], pad)]).reshape(n_chunks, chunk)
+                   for k, v in nodes.items()}
+        out = jax.lax.map(block, stacked)  # (n_chunks, T, chunk, K)
+        out = jnp.moveaxis(out, 0, 1).reshape(data.n_tasks, n_chunks * chunk, -1)
+        return out[:, :q]
+
+    def item_posterior(self, params: Params, data: CrowdData) -> jax.Array:
+        """Log posterior weights ``(T, Q)`` of the item-effect nodes of each task given the
+        parameters (the true label summed out, gold clamped)."""
+        from .core import clamp_gold
+
+        nodes, log_w = self.item_rule()
+        per_node = self.per_node_log_lik(params, data)  # (T, Q, K)
+        log_pi = clamp_gold(jnp.broadcast_to(jnp.log(params["pi"]),
+                                             (data.n_tasks, data.n_classes)), data.gold)
+        joint = jax.nn.logsumexp(per_node + log_pi[:, None, :], axis=-1) + log_w[None]
+        return joint - jax.nn.logsumexp(joint, axis=-1, keepdims=True)
+
+    def task_stats(self, params: Params, data: CrowdData):
+        """With ``integrate_items``: each task's effects' posterior mean and sd given the draw.
+
+        ``difficulty`` / ``difficulty_sd`` (and ``discrimination``, ``guessing`` with their
+        ``_sd``) under ``p(effects_t | y_t, pi, raters)``, from the node weights of
+        :meth:`item_posterior`. Averaged over NUTS / SVI draws (``Fit.tasks()``) the mean is
+        the posterior mean; its ``_low`` / ``_high`` are the interval of that conditional
+        mean, narrower than the effect's own credible interval (``difficulty_sd`` gives its
+        within-draw spread). Without integration: none (the effects are parameters).
+        """
+        if not self.integrate_items:
+            return {}
+        nodes, _ = self.item_rule()
+        w = jnp.exp(self.item_posterior(params, data))  # (T, Q)
+        out = {}
+        for site, values in nodes.items():
+            mean = w @ values
+            out[site] = mean
+            out[f"{site}_sd"] = jnp.sqrt(jnp.maximum(w @ values ** 2 - mean ** 2, 0.0))
+        return out
+
+    def generate(self, params: Params, data: CrowdData):
+        """Simulate; with ``integrate_items`` each task's effects are drawn from their prior
+        first (sites ``difficulty``, ...: the continuous model the quadrature integrates)."""
+        if not self.integrate_items:
+            return super().generate(params, data)
+        full = {**params, **self.sample_item_effects(data)}
+        sens, spec = self.alphas(full)
+        table = self.emission_table(
+            sens[data.worker], spec[data.worker], full["difficulty"][data.task],
+            full["discrimination"][data.task] if self.has_discrimination else 1.0,
+            full["guessing"][data.task] if self.has_guessing else None)
+        return observe_or_generate(jnp.log(full["pi"]), lambda _: table, data)
 
     # --- MAP start and derived quantities -------------------------------------------------
     def init_params(self, data: CrowdData) -> Params:
         """Start the MAP from two-coin estimates on the soft majority vote.
 
-        ``beta = 0``, ``delta = 1``, ``lambda = 0.1``; a rater below the spam line is moved
-        just above it.
+        A rater below the spam line is moved just above it; with the item effects as
+        parameters (``integrate_items=False``) they start at ``beta = 0``, ``delta = 1``,
+        ``lambda = 0.1``.
         """
         resp = soft_majority_vote(data)
         r = resp[data.task]
@@ -236,7 +459,10 @@ class IRT(CrowdModel):
         params = {"pi": jnp.stack([1 - pi1, pi1]),
                   "alpha_sum": jnp.maximum(a_sens + a_spec, 0.5),
                   "alpha_diff": a_sens - a_spec,
-                  "difficulty": jnp.zeros(data.n_tasks)}
+                  }
+        if self.integrate_items:
+            return params
+        params["difficulty"] = jnp.zeros(data.n_tasks)
         if self.has_discrimination:
             params["discrimination"] = jnp.ones(data.n_tasks)
         if self.has_guessing:
@@ -269,3 +495,4 @@ class IRT1PL(IRT):
     title = "IRT 1PL rating model (Han et al.: sens/spec + item difficulty)"
     has_discrimination = False
     has_guessing = False
+    integrate_by_default = True

@@ -186,6 +186,7 @@ class ItemDifficulty(ItemEffectModel):
         "Models of Annotation, TACL 6:571-585 (ItemDiff)"
     )
     answers_independent_given_label = False  # the item effect couples a task's answers
+    integrates_task_parameters = True  # the item effect is summed out by quadrature
     dims = {"pi": ("true_class",), "eta": ("true_class", "logit_label"),
             "chi": ("true_class", "logit_label")}
 

@@ -100,6 +100,7 @@ class LogisticRandomEffects(ItemEffectModel):
         "Models of Annotation, TACL 6:571-585 (LogRndEff); Carpenter (2008)"
     )
     answers_independent_given_label = False  # the item effect couples a task's answers
+    integrates_task_parameters = True  # the item effect is summed out by quadrature
     dims = {"pi": ("true_class",), "zeta": ("true_class", "logit_label"),
             "omega": ("true_class", "logit_label"), "chi": ("true_class", "logit_label"),
             "beta_raw": ("worker", "true_class", "logit_label"),

@@ -198,6 +198,33 @@ def irt_row(model, data, labels, x, params):
     return explicit_crowd_program(model, data, labels, table), params
 
 
+def irt_integrated_row(model, data, labels, x, params):
+    """The IRT models with the item effects integrated by quadrature (``integrate_items``):
+    the true label *and* the task's quadrature node (a Categorical over the rule's weights,
+    each node a (difficulty, discrimination, guessing) triple) enumerated per task, the
+    answers by Stan's ``LOG-LIKELIHOOD.stan`` at that node."""
+    T, W = labels.shape
+    nodes, logw = model.item_rule()
+
+    def program():
+        p = model.sample_params(data)
+        sens = (p["alpha_sum"] + p["alpha_diff"]) / 2  # (W,)
+        spec = (p["alpha_sum"] - p["alpha_diff"]) / 2
+        with numpyro.plate("explicit_task", T, dim=-2):
+            z = numpyro.sample("z", dist.Categorical(p["pi"]))  # (K, 1, 1)
+            s = numpyro.sample("node", dist.Categorical(logits=logw))  # (S, 1, 1, 1)
+            beta = nodes["difficulty"][s]
+            delta = nodes["discrimination"][s] if "discrimination" in nodes else 1.0
+            lam = nodes["guessing"][s] if "guessing" in nodes else 0.0
+            pos = lam + (1 - lam) * _sigmoid(delta * (sens - beta))  # Pr(y=1 | z=1)
+            neg = (1 - lam) * _sigmoid(-delta * (spec - beta))  # Pr(y=1 | z=0)
+            with numpyro.plate("explicit_worker", W, dim=-1):
+                numpyro.sample("y", dist.Bernoulli(probs=jnp.where(z == 1, pos, neg)),
+                               obs=jnp.asarray(labels))
+
+    return program, params
+
+
 def class_conditional_row(model, data, labels, x, params):
     T, _ = labels.shape
     K = data.n_classes
@@ -301,9 +328,16 @@ ROWS = {
                             True, difficulty_row),
     "difficulty_fixed": (lambda: type(get_model("difficulty_fixed"))(classifier=RAW), 2, True,
                          difficulty_row),
-    "irt_1pl": (lambda: get_model("irt_1pl"), 2, False, irt_row),
+    "irt_1pl": (lambda: get_model("irt_1pl"), 2, False, irt_integrated_row),
     "irt_2pl": (lambda: get_model("irt_2pl"), 2, False, irt_row),
     "irt_3pl": (lambda: get_model("irt_3pl"), 2, False, irt_row),
+    "irt_1pl-joint": (lambda: type(get_model("irt_1pl"))(integrate_items=False), 2, False,
+                      irt_row),
+    "irt_2pl-integrated": (lambda: type(get_model("irt_2pl"))(integrate_items=True), 2, False,
+                           irt_integrated_row),
+    "irt_3pl-integrated": (lambda: type(get_model("irt_3pl"))(integrate_items=True,
+                                                              item_nodes=12), 2, False,
+                           irt_integrated_row),
     "class_conditional_dawid_skene": (lambda: get_model("class_conditional_dawid_skene"), 3,
                                       False, class_conditional_row),
     "multinomial": (lambda: get_model("multinomial"), 3, False, pooled_row),

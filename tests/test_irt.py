@@ -34,8 +34,9 @@ def random_crowd(n_tasks=30, n_workers=5, n_classes=2, per_task=4, seed=2):
 
 @pytest.mark.parametrize("name", ["irt_1pl", "irt_2pl", "irt_3pl"])
 def test_item_effects_off_is_two_coin_dawid_skene(name):
-    """difficulty 0, discrimination 1, guessing 0: Dawid-Skene with sens / spec per worker."""
-    model = get_model(name)
+    """difficulty 0, discrimination 1, guessing 0: Dawid-Skene with sens / spec per worker
+    (the item effects as parameters: ``integrate_items=False``)."""
+    model = type(get_model(name))(integrate_items=False)
     data = crowd_data(random_crowd())
     rng = np.random.default_rng(0)
     sens, spec = rng.normal(1.0, 1.0, 5), rng.normal(2.0, 1.0, 5)
@@ -114,6 +115,11 @@ def test_settings_are_checked():
         IRT2PL(spec_prior=(2.0, 1.0))
     with pytest.raises(ValueError, match="discrimination_prior"):
         IRT2PL(discrimination_prior=(0.0, -1.0))
+    with pytest.raises(TypeError, match="integrate_items"):
+        IRT2PL(integrate_items="yes")
+    with pytest.raises(ValueError, match="item_nodes"):
+        IRT2PL(integrate_items=True, item_nodes=2)
+    assert IRT2PL().integrate_items is False and IRT2PL(integrate_items=True).integrate_items
 
 
 # --- the integrated LOO (each task's own parameters summed out of its term) -----------------
@@ -167,8 +173,12 @@ GRIDS = {
 @pytest.mark.parametrize("name", list(GRIDS))
 def test_integrated_term_equals_brute_force_quadrature(name):
     """The model's quadrature rule gives the same per-task term as a fine grid over the
-    task's prior (to 5e-4 in log), on every task of a small crowd at a prior draw."""
-    model = get_model(name)
+    task's prior (to 5e-4 in log), on every task of a small crowd at a prior draw: the LOO
+    term of the model with per-task parameters and, for the IRT models, the likelihood of
+    the default model, which integrates them itself (``integrate_items``)."""
+    default = get_model(name)
+    irt = name.startswith("irt")
+    model = type(default)(integrate_items=False) if irt else default
     data = crowd_data(random_crowd(n_tasks=4, n_workers=6, per_task=6, seed=3))
     draw = Predictive(model.sample_params, num_samples=1)(jax.random.PRNGKey(5), data)
     params = {k: v[0] for k, v in draw.items()}
@@ -178,23 +188,44 @@ def test_integrated_term_equals_brute_force_quadrature(name):
     # and it is not the plain term at the draw's own task parameters
     assert not np.allclose(ours, np.asarray(model.log_likelihood(params, data).per_task),
                            atol=1e-2)
+    if irt:
+        inner = type(default)(integrate_items=True)
+        assert inner.task_quadrature(data) is None
+        assert default.integrate_items == (name == "irt_1pl")  # the 1PL integrates by default
+        shared = {k: params[k] for k in ("pi", "alpha_sum", "alpha_diff")}
+        inside = np.asarray(jax.jit(inner.log_likelihood)(shared, data).per_task)
+        np.testing.assert_allclose(inside, ref, atol=5e-4)
 
 
 @pytest.mark.filterwarnings("ignore::crowdzoo.inference.diagnostics.ConvergenceWarning")
 def test_integrated_loo_has_reliable_pareto_k():
-    """On a simulated crowd, the plain LOO of the 1PL (each task's difficulty left with no
-    data when the task is left out) has tasks with Pareto k > 0.7; the integrated LOO has
-    none, and compare says which terms it used."""
+    """On a simulated crowd, the plain LOO of the 1PL with its difficulties as parameters
+    (each task's difficulty left with no data when the task is left out) has tasks with
+    Pareto k > 0.7; its integrated LOO has none, and compare says which terms it used. The
+    default 1PL, which integrates the difficulties inside its likelihood, samples the same
+    posterior of the raters: its LOO (integrated terms as they are) has no k > 0.7 either
+    and the same elpd within a tenth of its standard error."""
     from crowdzoo.inference import compare as C
+    from crowdzoo.models.irt import IRT1PL
 
     sim = simulate("irt_1pl", n_tasks=60, n_workers=6, n_classes=2, answers_per_task=5, seed=0)
-    fit = crowdzoo.fit("irt_1pl", sim.annotations, method="nuts", num_warmup=150,
-                       num_samples=150, num_chains=2, seed=0, progress=False)
+    nuts = dict(method="nuts", num_warmup=150, num_samples=150, num_chains=2, seed=0,
+                progress=False)
+    fit = crowdzoo.fit(IRT1PL(integrate_items=False), sim.annotations, **nuts)
     plain, integrated = C.loo(fit, integrate=False), C.loo(fit)
     assert integrated.integrated and not plain.integrated
     assert C.pareto_k_summary(plain)["k_bad"] > 0
     assert C.pareto_k_summary(integrated)["k_max"] < C.PARETO_K_BAD
     # the same predictive target: the two elpd agree within their standard errors
     assert abs(float(plain.elpd) - float(integrated.elpd)) < float(integrated.se)
+    inside_fit = crowdzoo.fit("irt_1pl", sim.annotations, **nuts)
+    inside = C.loo(inside_fit)
+    assert inside.integrated and C.loo(inside_fit, integrate=True).integrated
+    assert C.pareto_k_summary(inside)["k_max"] < C.PARETO_K_BAD
+    assert abs(float(inside.elpd) - float(integrated.elpd)) < 0.1 * float(integrated.se)
+    # the difficulties' posterior means: sampled (joint) vs summed out and reported (EAP)
+    joint_b, inner_b = fit.tasks()["difficulty"], inside_fit.tasks()["difficulty"]
+    assert np.corrcoef(joint_b, inner_b)[0, 1] > 0.85  # 0.93 (the joint chains mix slowly)
+    assert "difficulty_sd" in inside_fit.tasks()
     for other in ("one_coin", "dawid_skene"):  # no per-task parameters: plain terms
         assert get_model(other).task_quadrature(fit.data) is None
