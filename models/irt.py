@@ -115,8 +115,10 @@ _MAX_NODE_ANSWERS = 2 ** 21
 @functools.lru_cache(maxsize=64)
 def _item_rule(n_nodes: int, n_other: int, difficulty_prior, discrimination_prior,
                guessing_prior):
-    """Tensor-grid rule over (difficulty[, discrimination][, guessing]) (numpy constants):
-    ``n_nodes`` difficulty nodes, ``n_other`` on each other axis."""
+    """Return the tensor-grid rule over (difficulty[, discrimination][, guessing]).
+
+    ``n_nodes`` difficulty nodes, ``n_other`` on each other axis (numpy constants).
+    """
     b, lb = gauss_hermite_normal(n_nodes, *difficulty_prior)
     axes = [("difficulty", b, lb)]
     m = n_other
@@ -270,9 +272,12 @@ class IRT(CrowdModel):
         return (s + d) / 2, (s - d) / 2
 
     def emission_table(self, sens, spec, beta, delta=1.0, lam=None):
-        """``log Pr(y = l | z = k)``, shape ``broadcast(...) + (2, 2)``, of raters with log-odds
-        sensitivity ``sens`` and specificity ``spec`` on items with difficulty ``beta``,
-        discrimination ``delta`` and guessing ``lam`` (None: no guessing); all broadcast."""
+        """Return ``log Pr(y = l | z = k)``, shape ``broadcast(...) + (2, 2)``.
+
+        Raters with log-odds sensitivity ``sens`` and specificity ``spec`` on items with
+        difficulty ``beta``, discrimination ``delta`` and guessing ``lam`` (None: no
+        guessing); all broadcast.
+        """
         a1 = delta * (sens - beta)  # z = 1: log odds of a correct "1"
         a0 = delta * (spec - beta)  # z = 0: log odds of a correct "0"
         ok1, bad1 = jax.nn.log_sigmoid(a1), jax.nn.log_sigmoid(-a1)
@@ -346,9 +351,10 @@ class IRT(CrowdModel):
         return {k: jnp.asarray(v) for k, v in nodes.items()}, jnp.asarray(log_w)
 
     def task_quadrature(self, data: CrowdData, n_nodes: int = 24):
-        """The LOO rule (:meth:`item_rule` with ``n_nodes``) of the model whose item effects
-        are parameters; None when the model integrates them itself (``integrate_items``: its
-        per-task log-likelihood is then the integrated one already).
+        """Return the LOO rule (:meth:`item_rule` with ``n_nodes``), or None.
+
+        For the model whose item effects are parameters; None when the model integrates them
+        itself (``integrate_items``: its per-task log-likelihood is the integrated one).
         """
         if self.integrate_items:
             return None
@@ -393,8 +399,10 @@ class IRT(CrowdModel):
         return out[:, :q]
 
     def item_posterior(self, params: Params, data: CrowdData) -> jax.Array:
-        """Log posterior weights ``(T, Q)`` of the item-effect nodes of each task given the
-        parameters (the true label summed out, gold clamped)."""
+        """Return the log posterior weights ``(T, Q)`` of each task's item-effect nodes.
+
+        Given the parameters, the true label summed out, gold clamped.
+        """
         from .core import clamp_gold
 
         nodes, log_w = self.item_rule()
@@ -426,8 +434,11 @@ class IRT(CrowdModel):
         return out
 
     def generate(self, params: Params, data: CrowdData):
-        """Simulate; with ``integrate_items`` each task's effects are drawn from their prior
-        first (sites ``difficulty``, ...: the continuous model the quadrature integrates)."""
+        """Simulate ``(z, y)``.
+
+        With ``integrate_items`` each task's effects are drawn from their prior first (sites
+        ``difficulty``, ...: the continuous model the quadrature integrates).
+        """
         if not self.integrate_items:
             return super().generate(params, data)
         full = {**params, **self.sample_item_effects(data)}
