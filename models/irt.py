@@ -43,37 +43,39 @@ Likelihood: with the true label summed out exactly (the shared
 :func:`~crowdzoo.models.core.marginalize`), in log space: ``log Pr(y = 1 | z = 1) =
 logaddexp(log lambda, log(1 - lambda) + log_sigmoid(delta (alpha_sens - beta)))`` and so on.
 
-**The item effects integrated out inside the model** (``integrate_items``; the 1PL's
-default). The per-task parameters (``difficulty``, ``discrimination``, ``guessing``) have
-priors that do not depend on anything else, so each task's likelihood with them summed out
-is a 1-3 dimensional integral, done by a fixed tensor-grid rule :meth:`IRT.item_rule`
-(Gauss-Hermite nodes ``beta_q`` of ``Normal(0, 1)``, of ``log delta``, Gauss-Legendre nodes
-of ``Beta(2, 2)``; weights ``w_q``)::
+**The item effects integrated out inside the model** (``integrate_items=True``, opt-in).
+The per-task parameters (``difficulty``, ``discrimination``, ``guessing``) have priors that
+do not depend on anything else, so each task's likelihood with them summed out is a 1-3
+dimensional integral, done by a fixed tensor-grid rule :meth:`IRT.item_rule` (Gauss-Hermite
+nodes ``beta_q`` of ``Normal(0, 1)``, of ``log delta``, Gauss-Legendre nodes of
+``Beta(2, 2)``; weights ``w_q``)::
 
     p(y_i | pi, alpha) = sum_q w_q sum_k pi_k prod_{n in i} Pr(y_n | z = k, beta_q, delta_q,
                                                                      lambda_q)
 
 exact up to the quadrature error (below 5e-4 in log on the tests' crowds; on bluebirds, 39
 answers per task, at most 0.004 per task for the 1PL's 40 nodes). NUTS and SVI then sample
-only ``pi`` and the raters (2 J + 1 dimensions instead of 2 J + 1 + I to 3 I). With every
-task's difficulty sampled, NUTS mixes poorly along the ambiguous tasks' difficulties
-(bluebirds, 2 x (400 + 200) draws: max r_hat 1.21, min ESS 7, the worst a difficulty;
-integrated: 1.02 and 130, ``benchmarks/results/irt_integrated.md``). The MAP is then the
-*marginal* posterior mode (item-response theory's marginal maximum likelihood, Bock &
-Aitkin 1981), not the joint mode over the difficulties, which shrinks every difficulty to
-its prior mean. Each task's effects are reported as their conditional posterior mean and sd
-given the parameters (:meth:`IRT.task_stats`: node weights ``w_q p(y_i | q) / p(y_i)``,
-item-response theory's EAP), averaged over the draws; the per-task log-likelihood is the
-integrated one, as PSIS-LOO over tasks wants. The simulator draws each task's effects from
-their continuous prior (sites ``difficulty``, ...), so ``simulate(params=...)`` can fix them.
+only ``pi`` and the raters (2 J + 1 dimensions instead of 2 J + 1 + I to 3 I). The MAP is
+then the *marginal* posterior mode (item-response theory's marginal maximum likelihood,
+Bock & Aitkin 1981), not the joint mode over the difficulties. Each task's effects are
+reported as their conditional posterior mean and sd given the parameters
+(:meth:`IRT.task_stats`: node weights ``w_q p(y_i | q) / p(y_i)``, item-response theory's
+EAP), averaged over the draws; the per-task log-likelihood is the integrated one, as
+PSIS-LOO over tasks wants. The simulator draws each task's effects from their continuous
+prior (sites ``difficulty``, ...), so ``simulate(params=...)`` can fix them.
 
-The cost is the grid: the 1PL's 40 nodes make a gradient ~5x the joint model's, the 2PL's
-40 x 8 and the 3PL's 40 x 8 x 8 hundreds to thousands of times (bluebirds, loaded machine:
-3.6 / 193 / 2358 ms against 0.3-0.7 ms), so those two keep the item effects as parameters by
-default (Stan's programs; ``integrate_items=True`` opts in). With the effects as parameters
-the MAP is L-BFGS on the joint posterior and the LOO integrates them out of each term
-afterwards (:meth:`IRT.task_quadrature`). The MAP is L-BFGS either way (there is no
-closed-form M-step), started from two-coin estimates on the soft majority vote.
+It pays where a task has many answers, which makes its difficulty the direction NUTS mixes
+slowest along: bluebirds (39 answers per task), 1PL, 2 x (400 + 200) draws from the MAP: max
+r_hat 1.21 -> 1.02, min ESS 7 -> 130 (2PL: 1.23 -> 1.03, 7 -> 121). Where tasks have few
+answers and raters many parameters (rte: 10 answers per task, 164 raters) the slow
+directions are the raters' and it does not (1PL: r_hat 1.07 -> 1.05, ESS 29 -> 34), while
+every gradient costs the grid: 40 nodes for the 1PL (~5x the joint model's gradient),
+40 x 8 for the 2PL and 40 x 8 x 8 for the 3PL (hundreds to thousands of times). Hence
+opt-in (``benchmarks/results/irt_integrated.md`` has the numbers). With the effects as
+parameters (the default, Stan's programs) the MAP is L-BFGS on the joint posterior and the
+LOO integrates them out of each term afterwards (:meth:`IRT.task_quadrature`). The MAP is
+L-BFGS either way (there is no closed-form M-step), started from two-coin estimates on the
+soft majority vote.
 
 References
 ----------
@@ -153,16 +155,13 @@ class IRT(CrowdModel):
         LogNormal prior of ``delta`` (the paper: ``(0, 0.25)``).
     guessing_prior : (a, b)
         Beta prior of ``lambda`` (the paper: ``(2, 2)``).
-    integrate_items : bool, optional
+    integrate_items : bool
         True: sum each task's own parameters (difficulty, discrimination, guessing) out of
         its likelihood by quadrature inside the model, so MAP, SVI and NUTS see only ``pi``
         and the raters' parameters; the per-task effects are reported as their conditional
-        posterior mean and sd given each draw (:meth:`task_stats`). False: the per-task
-        effects are parameters (Stan's program, sampled; the MAP is then the joint mode over
-        them). None (default): :attr:`integrate_by_default` — True for the 1PL (a 1-D rule
-        of 40 nodes: 5x the joint model's cost per gradient), False for the 2PL and 3PL
-        (2-D and 3-D grids of 320 and 2,560 nodes: hundreds to thousands of times the cost
-        per gradient; see the module docstring).
+        posterior mean and sd given each draw (:meth:`task_stats`). False (default): the
+        per-task effects are parameters (Stan's programs; the MAP is the joint mode over
+        them). Worth it where a task has many answers (see the module docstring).
     item_nodes : int
         Gauss-Hermite nodes of the difficulty when ``integrate_items`` (the log
         discrimination and the guessing get ``max(3, item_nodes // 5)`` each; a tensor grid:
@@ -177,18 +176,13 @@ class IRT(CrowdModel):
     #: which item effects the model has
     has_discrimination: ClassVar[bool] = True
     has_guessing: ClassVar[bool] = True
-    #: whether ``integrate_items=None`` integrates the item effects (the 1PL only)
-    integrate_by_default: ClassVar[bool] = False
 
     def __init__(self, class_prior: float = 2.0, spec_prior=(2.0, 2.0), sens_prior=(1.0, 2.0),
                  difficulty_prior=(0.0, 1.0), discrimination_prior=(0.0, 0.25),
-                 guessing_prior=(2.0, 2.0), integrate_items: bool | None = None,
+                 guessing_prior=(2.0, 2.0), integrate_items: bool = False,
                  item_nodes: int = 40):
-        if integrate_items is None:
-            integrate_items = self.integrate_by_default
         if not isinstance(integrate_items, (bool, np.bool_)):
-            raise TypeError(f"integrate_items must be True, False or None, got "
-                            f"{integrate_items!r}")
+            raise TypeError(f"integrate_items must be True or False, got {integrate_items!r}")
         if isinstance(item_nodes, bool) or not isinstance(item_nodes, (int, np.integer)) \
                 or not 3 <= int(item_nodes) <= 200:
             raise ValueError(f"item_nodes must be an integer in [3, 200], got {item_nodes!r}")
@@ -506,4 +500,3 @@ class IRT1PL(IRT):
     title = "IRT 1PL rating model (Han et al.: sens/spec + item difficulty)"
     has_discrimination = False
     has_guessing = False
-    integrate_by_default = True

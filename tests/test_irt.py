@@ -78,11 +78,15 @@ def test_cooperative_prior_is_stans_restricted_normals():
                                a_spec[keep])[0, 1], atol=0.02)
 
 
-def test_recovery_1pl():
+@pytest.mark.parametrize("integrate", [False, True])
+def test_recovery_1pl(integrate):
     """Known raters and difficulties (800 items, 10 raters, 8 answers each): the MAP finds
     every rater's log-odds sensitivity / specificity within 0.75 (mean error < 0.35; the joint
     MAP shrinks the item difficulties, which biases the raters a little), difficulties with
-    correlation > 0.5, and the true labels with accuracy > 0.9."""
+    correlation > 0.5, and the true labels with accuracy > 0.9. With ``integrate_items`` the
+    MAP is the marginal mode and the difficulties are their posterior means given it."""
+    from crowdzoo.models.irt import IRT1PL
+
     rng = np.random.default_rng(0)
     W, T = 10, 800
     sens, spec = rng.normal(1.5, 0.7, W), rng.normal(2.5, 0.7, W)
@@ -93,7 +97,8 @@ def test_recovery_1pl():
                    params=params, seed=1)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        fit = crowdzoo.fit("irt_1pl", sim.annotations, method="map", progress=False)
+        fit = crowdzoo.fit(IRT1PL(integrate_items=integrate), sim.annotations, method="map",
+                           progress=False)
     w = fit.workers()
     err = np.r_[w["alpha_sens"].to_numpy() - sens, w["alpha_spec"].to_numpy() - spec]
     assert np.abs(err).max() < 0.75 and np.abs(err).mean() < 0.35, err
@@ -120,6 +125,7 @@ def test_settings_are_checked():
     with pytest.raises(ValueError, match="item_nodes"):
         IRT2PL(integrate_items=True, item_nodes=2)
     assert IRT2PL().integrate_items is False and IRT2PL(integrate_items=True).integrate_items
+    assert IRT2PL() != IRT2PL(integrate_items=True)  # distinct compiled programs
 
 
 # --- the integrated LOO (each task's own parameters summed out of its term) -----------------
@@ -175,7 +181,7 @@ def test_integrated_term_equals_brute_force_quadrature(name):
     """The model's quadrature rule gives the same per-task term as a fine grid over the
     task's prior (to 5e-4 in log), on every task of a small crowd at a prior draw: the LOO
     term of the model with per-task parameters and, for the IRT models, the likelihood of
-    the default model, which integrates them itself (``integrate_items``)."""
+    the model that integrates them itself (``integrate_items=True``)."""
     default = get_model(name)
     irt = name.startswith("irt")
     model = type(default)(integrate_items=False) if irt else default
@@ -191,7 +197,7 @@ def test_integrated_term_equals_brute_force_quadrature(name):
     if irt:
         inner = type(default)(integrate_items=True)
         assert inner.task_quadrature(data) is None
-        assert default.integrate_items == (name == "irt_1pl")  # the 1PL integrates by default
+        assert not default.integrate_items  # opt-in
         shared = {k: params[k] for k in ("pi", "alpha_sum", "alpha_diff")}
         inside = np.asarray(jax.jit(inner.log_likelihood)(shared, data).per_task)
         np.testing.assert_allclose(inside, ref, atol=5e-4)
@@ -202,7 +208,7 @@ def test_integrated_loo_has_reliable_pareto_k():
     """On a simulated crowd, the plain LOO of the 1PL with its difficulties as parameters
     (each task's difficulty left with no data when the task is left out) has tasks with
     Pareto k > 0.7; its integrated LOO has none, and compare says which terms it used. The
-    default 1PL, which integrates the difficulties inside its likelihood, samples the same
+    1PL that integrates the difficulties inside its likelihood samples the same
     posterior of the raters: its LOO (integrated terms as they are) has no k > 0.7 either
     and the same elpd within a tenth of its standard error."""
     from crowdzoo.inference import compare as C
@@ -218,7 +224,7 @@ def test_integrated_loo_has_reliable_pareto_k():
     assert C.pareto_k_summary(integrated)["k_max"] < C.PARETO_K_BAD
     # the same predictive target: the two elpd agree within their standard errors
     assert abs(float(plain.elpd) - float(integrated.elpd)) < float(integrated.se)
-    inside_fit = crowdzoo.fit("irt_1pl", sim.annotations, **nuts)
+    inside_fit = crowdzoo.fit(IRT1PL(integrate_items=True), sim.annotations, **nuts)
     inside = C.loo(inside_fit)
     assert inside.integrated and C.loo(inside_fit, integrate=True).integrated
     assert C.pareto_k_summary(inside)["k_max"] < C.PARETO_K_BAD
