@@ -54,27 +54,27 @@ nodes ``beta_q`` of ``Normal(0, 1)``, of ``log delta``, Gauss-Legendre nodes of
                                                                      lambda_q)
 
 exact up to the quadrature error (below 5e-4 in log on the tests' crowds; on bluebirds, 39
-answers per task, at most 0.004 per task with 24 difficulty nodes; the default is 40).
-NUTS and SVI then sample only ``pi`` and the raters (2 J + 1 dimensions instead of
-2 J + 1 + I to 3 I). The MAP is then the *marginal* posterior mode (item-response theory's marginal maximum likelihood,
-Bock & Aitkin 1981), not the joint mode over the difficulties. Each task's effects are
-reported as their conditional posterior mean and sd given the parameters
+answers per task, at most 0.004 per task with 24 difficulty nodes; the default is 40). NUTS
+and SVI then sample only ``pi`` and the raters (2 J + 1 dimensions instead of 2 J + 1 + I to
+3 I). The MAP is then the *marginal* posterior mode (item-response theory's marginal maximum
+likelihood, Bock & Aitkin 1981), not the joint mode over the difficulties. Each task's
+effects are reported as their conditional posterior mean and sd given the parameters
 (:meth:`IRT.task_stats`: node weights ``w_q p(y_i | q) / p(y_i)``, item-response theory's
 EAP), averaged over the draws; the per-task log-likelihood is the integrated one, as
-PSIS-LOO over tasks wants. The simulator draws each task's effects from their continuous
-prior (sites ``difficulty``, ...), so ``simulate(params=...)`` can fix them; posterior
-predictive replicates (``Fit.posterior_predictive``, :func:`~crowdzoo.inference.ppc.ppc`)
-therefore draw every task's effects afresh from the prior (new items on the same design),
-not from the task's posterior as Han et al.'s ``GQ.stan`` does.
+PSIS-LOO over tasks wants. The simulator draws each task's effects from their continuous prior
+(sites ``difficulty``, ...), so ``simulate(params=...)`` can fix them; posterior predictive
+replicates (``Fit.posterior_predictive``, :func:`~crowdzoo.inference.ppc.ppc`) therefore
+draw every task's effects afresh from the prior (new items on the same design), not from the
+task's posterior as Han et al.'s ``GQ.stan`` does.
 
 It pays where a task has many answers, which makes its difficulty the direction NUTS mixes
 slowest along: bluebirds (39 answers per task), 1PL, 2 x (400 + 200) draws from the MAP: max
 r_hat 1.21 -> 1.02, min ESS 7 -> 130 (2PL: 1.23 -> 1.03, 7 -> 121). Where tasks have few
 answers and raters many parameters (rte: 10 answers per task, 164 raters) the raters mix as
-slowly once the difficulties are gone and it hardly helps (1PL: r_hat 1.07 -> 1.05, ESS
-29 -> 34), while every gradient costs the grid: 40 nodes for the 1PL (~5x the joint
-model's gradient), 40 x 8 for the 2PL and 40 x 8 x 8 for the 3PL (hundreds to thousands
-of times). Hence opt-in (``benchmarks/results/irt_integrated.md`` has the numbers). With the effects as
+slowly once the difficulties are gone and it hardly helps (1PL: r_hat 1.07 -> 1.05,
+ESS 29 -> 34), while every gradient costs the grid: 40 nodes for the 1PL (~5x the joint model's
+gradient), 40 x 8 for the 2PL and 40 x 8 x 8 for the 3PL (hundreds to thousands of times).
+Hence opt-in (``benchmarks/results/irt_integrated.md`` has the numbers). With the effects as
 parameters (the default, Stan's programs) the MAP is L-BFGS on the joint posterior and the
 LOO integrates them out of each term afterwards (:meth:`IRT.task_quadrature`). The MAP is
 L-BFGS either way (there is no closed-form M-step), started from two-coin estimates on the
