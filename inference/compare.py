@@ -322,7 +322,7 @@ def moment_match_loo(fit, elpd, n_nodes: int = 24, max_tasks: int = MM_MAX_TASKS
 
 
 def moment_match_functions(fit, integrated: bool = False, n_nodes: int = 24):
-    """The three inputs of :func:`arviz_stats.loo_moment_match` for a fit with draws.
+    """Return the three inputs of :func:`arviz_stats.loo_moment_match` for a fit with draws.
 
     Returns ``(upars, log_prob_upars, log_lik_i_upars)``: the draws in NumPyro's
     unconstrained space, ``(chain, draw, upar)``; the log posterior density there (minus
