@@ -93,7 +93,13 @@ def gradient_costs(dataset: str, n: int = 20) -> list[str]:
 
 
 def render(df: pd.DataFrame, notes: str = "") -> None:
-    """Write ``results/irt_integrated.md`` from the rows."""
+    """Write ``results/irt_integrated.md`` from the rows.
+
+    ``notes`` (markdown) go under a ``## Notes`` heading; without them, the notes of the
+    existing file are kept (what was measured by hand: quadrature errors, gradient costs).
+    """
+    if not notes and MD.exists() and "\n## Notes\n" in MD.read_text():
+        notes = MD.read_text().split("\n## Notes\n", 1)[1].strip()
     lines = ["# IRT: item effects sampled vs integrated out inside the model", "",
              "NUTS from the MAP, `use_gold=False`, scored on gold (as `crowdzoo compare`); "
              "r_hat: the largest over every sampled parameter; ESS: the smallest bulk ESS; "
@@ -112,7 +118,7 @@ def render(df: pd.DataFrame, notes: str = "") -> None:
             f"{r['accuracy']:.3f} | {r['ece']:.3f} | {r['elpd_loo']:.1f} ({r['se']:.1f}) | "
             f"{r['k_bad']:.0f} | {r['seconds']:.0f} |")
     if notes:
-        lines += ["", notes]
+        lines += ["", "## Notes", "", notes]
     MD.write_text("\n".join(lines) + "\n")
 
 
