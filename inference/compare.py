@@ -333,7 +333,8 @@ def compare_models(
     *,
     gold=None,
     seed: int = 0,
-    progress: bool = False,
+    progress: bool | None = False,
+    on_fit=None,
     **options,
 ) -> CompareResult:
     """Fit several models to the same answers; compare LOO and calibration on gold.
@@ -352,8 +353,14 @@ def compare_models(
         Gold labels indexed by task id (instead of the data's own).
     seed : int
         Seed of every fit.
-    progress : bool
-        Progress bars.
+    progress : bool, optional
+        Progress bars (None: where the user looks, a terminal or Jupyter).
+    on_fit : callable, optional
+        Called as ``on_fit(i, n, row)`` after the ``i``-th of ``n`` models is fitted and
+        scored, with its table row (a dict: ``model``, ``method``, ``seconds``, ``r_hat``,
+        ``converged``, ``elpd_loo``, ``k_bad``, ``accuracy``, ... as far as they apply); the
+        ``crowdzoo compare`` command prints a line per model with it, so a long comparison
+        shows where it is.
     **options
         Method options passed to :func:`crowdzoo.fit` (e.g. ``num_warmup``).
 
@@ -369,7 +376,8 @@ def compare_models(
 
     has_gold = gold is not None or data.has_gold
     fits, loos, rows = {}, {}, []
-    for spec in models:
+    models = list(models)
+    for i, spec in enumerate(models, start=1):
         model = get_model(spec)
         m = method if method in model.methods else "map"
         start = time.perf_counter()
@@ -391,6 +399,8 @@ def compare_models(
         if has_gold:
             row.update(gold_scores(res, gold))
         rows.append(row)
+        if on_fit is not None:
+            on_fit(i, len(models), dict(row))
     table = pd.DataFrame(rows).set_index("model")
     for col in ("elpd_loo", "se", "p_loo", "k_good", "k_ok", "k_bad", "k_max"):
         if col not in table:

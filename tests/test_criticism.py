@@ -250,6 +250,11 @@ def test_compare_command_writes_table(tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "one_coin" in out and "accuracy" in out and "ece" in out
+    # a line per model as it finishes (a long `--models all` run shows where it is)
+    lines = out.splitlines()
+    assert any(line.startswith("[1/2] one_coin (map) ") and "accuracy 0." in line
+               for line in lines), out
+    assert any(line.startswith("[2/2] majority_vote (map) ") for line in lines), out
     table = pd.read_csv(tmp_path / "out" / "compare.csv", index_col=0)
     assert set(table.index) == {"one_coin", "majority_vote"}
     assert (tmp_path / "out" / "calibration.png").exists()
