@@ -767,13 +767,36 @@ def _compare_progress(i: int, n: int, row: dict) -> None:
     print(", ".join(parts), flush=True)
 
 
+def _compare_notes(table, has_loo: bool, args) -> list[str]:
+    """Return what the user should make of the table's flags (lines printed below it)."""
+    from .inference.compare import PARETO_K_BAD
+
+    notes = []
+    if has_loo:
+        k_bad = table["k_bad"].dropna()
+        flagged = int((k_bad > 0).sum())
+        if flagged:
+            # per model, not summed: the same task counts once per model it is flagged in
+            notes.append(
+                f"Pareto k > {PARETO_K_BAD} in {flagged} of {len(k_bad)} models (column "
+                f"k>0.7, marked ?): PSIS cannot estimate those tasks' leave-one-out terms "
+                f"from these draws, so those elpd_loo values are approximate.")
+        else:
+            notes.append(f"All Pareto k <= {PARETO_K_BAD}: the LOO estimates are reliable.")
+    if "converged" in table and not table["converged"].all() and args.method == "nuts":
+        n_bad = int((~table["converged"].astype(bool)).sum())
+        notes.append(
+            f"{n_bad} of {len(table)} models not converged (marked !): fit longer, e.g. "
+            f"--num-warmup {max(2 * args.num_warmup, 1000)} --num-samples "
+            f"{max(2 * args.num_samples, 1000)}, before trusting their elpd_loo and rank.")
+    return notes
+
+
 def cmd_compare(args) -> int:
     """``crowdzoo compare``: fit several models; print LOO and gold scores; write files."""
     import warnings
 
-    import numpy as np
-
-    from .inference.compare import MIN_LOO_DRAWS, PARETO_K_BAD, applicable_models, compare_models
+    from .inference.compare import MIN_LOO_DRAWS, applicable_models, compare_models
     from .inference.diagnostics import ConvergenceWarning
 
     if args.method == "nuts" and args.num_chains * args.num_samples < MIN_LOO_DRAWS:
@@ -823,11 +846,8 @@ def cmd_compare(args) -> int:
           + (f" ({args.num_chains} chains x {args.num_samples} draws)" if args.method == "nuts"
              else ""))
     print(result.to_string())
-    if result.loo:
-        bad = int(np.nansum(result.table["k_bad"]))
-        print(f"Pareto k > {PARETO_K_BAD}: {bad} task(s) in total "
-              f"(their LOO terms are unreliable)" if bad else
-              f"All Pareto k <= {PARETO_K_BAD}: the LOO estimates are reliable.")
+    for line in _compare_notes(result.table, bool(result.loo), args):
+        print(line)
     print(f"total time {time.perf_counter() - start:.1f} s")
     if out is not None:
         from .inference.criticism_plots import plot_calibration, plot_compare, plot_pareto_k

@@ -288,3 +288,26 @@ def test_loo_survives_tied_tail_values(monkeypatch):
     elpd = CMP.loo(fit)
     assert elpd.tie_break and np.isfinite(elpd.elpd)
     assert abs(float(np.ravel(elpd.elpd_i)[0]) + 0.5) < 1e-6
+
+
+def test_compare_notes_explain_the_flags():
+    """The lines under `crowdzoo compare`'s table: Pareto k counted per model (never a sum
+    over models, which counts a task once per model), and what to do about '!'."""
+    import argparse
+
+    from crowdzoo.cli import _compare_notes
+
+    table = pd.DataFrame({"k_bad": [8.0, 0.0, 4.0, np.nan],
+                          "converged": [False, True, False, True]},
+                         index=["a", "b", "c", "majority_vote"])
+    args = argparse.Namespace(method="nuts", num_warmup=200, num_samples=200)
+    notes = _compare_notes(table, True, args)
+    assert notes[0].startswith("Pareto k > 0.7 in 2 of 3 models (column k>0.7, marked ?)")
+    assert "12" not in notes[0]  # 8 + 4 would count tasks across models
+    assert notes[1].startswith("2 of 4 models not converged (marked !): fit longer, e.g. "
+                               "--num-warmup 1000 --num-samples 1000")
+    table["k_bad"] = [0.0, 0.0, 0.0, np.nan]
+    table["converged"] = True
+    assert _compare_notes(table, True, args) == [
+        "All Pareto k <= 0.7: the LOO estimates are reliable."]
+    assert _compare_notes(table, False, argparse.Namespace(method="map")) == []
