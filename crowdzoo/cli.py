@@ -753,7 +753,10 @@ def _compare_progress(i: int, n: int, row: dict) -> None:
         v = row.get(key)
         return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
 
-    parts = [f"[{i:>{len(str(n))}}/{n}] {row['model']} ({row['method']}) {row['seconds']:.1f} s"]
+    took = f"{row['seconds']:.1f} s"
+    if num("loo_seconds") is not None:
+        took += f" + LOO {row['loo_seconds']:.1f} s"
+    parts = [f"[{i:>{len(str(n))}}/{n}] {row['model']} ({row['method']}) {took}"]
     if num("elpd_loo") is not None:
         parts.append(f"elpd_loo {row['elpd_loo']:.1f} +- {row['se']:.1f}")
         if num("k_bad"):

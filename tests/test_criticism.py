@@ -212,6 +212,10 @@ def test_compare_prefers_the_generating_model():  # short chains: convergence is
         assert 0 <= t.loc[name, "ece"] <= 1 and t.loc[name, "log_loss"] > 0
     assert 0.5 < t.loc["dawid_skene", "accuracy"] <= 1
     assert "+-" in res.to_string()
+    # LOO is timed apart from the fit (minutes for irt_3pl's quadrature on rte)
+    assert t.loc["dawid_skene", "loo_seconds"] > 0 and np.isnan(t.loc["majority_vote",
+                                                                       "loo_seconds"])
+    assert "loo_s" in res.to_string()
     from crowdzoo.inference import criticism_plots as P
 
     for fig in (P.plot_compare(res.loo), *(P.plot_pareto_k(e, n) for n, e in res.loo.items()),
@@ -311,3 +315,20 @@ def test_compare_notes_explain_the_flags():
     assert _compare_notes(table, True, args) == [
         "All Pareto k <= 0.7: the LOO estimates are reliable."]
     assert _compare_notes(table, False, argparse.Namespace(method="map")) == []
+
+
+def test_compare_progress_line(capsys):
+    from crowdzoo.cli import _compare_progress
+
+    _compare_progress(3, 12, {"model": "irt_3pl", "method": "nuts", "seconds": 59.2,
+                              "loo_seconds": 880.4, "elpd_loo": -4293.0, "se": 59.6,
+                              "k_bad": 4.0, "r_hat": 1.056, "accuracy": 0.92375,
+                              "converged": False, "problems": "max r_hat 1.056 > 1.01"})
+    _compare_progress(12, 12, {"model": "majority_vote", "method": "map", "seconds": 0.1,
+                               "loo_seconds": np.nan, "elpd_loo": np.nan, "r_hat": np.nan,
+                               "accuracy": 0.9, "converged": True})
+    assert capsys.readouterr().out.splitlines() == [
+        "[ 3/12] irt_3pl (nuts) 59.2 s + LOO 880.4 s, elpd_loo -4293.0 +- 59.6, 4 task(s) "
+        "with Pareto k > 0.7, max r_hat 1.056, accuracy 0.9237, NOT CONVERGED (max r_hat "
+        "1.056 > 1.01)",
+        "[12/12] majority_vote (map) 0.1 s, accuracy 0.9000"]
