@@ -729,8 +729,11 @@ def _skip_reason(name: str, reason: str, data) -> str:
     from .models import get_model
 
     model = get_model(name)
-    if getattr(model, "generates_features", None) == "words" and data.features is None:
-        return "it reads each task's words; pass --texts TEXTS.csv"
+    if getattr(model, "generates_features", None) == "words":
+        if data.features is None:
+            return "it reads each task's words; pass --texts TEXTS.csv"
+        return ("it reads each task's word counts, which --features are not; pass --texts "
+                "TEXTS.csv instead")
     if getattr(model, "needs_features", False) and data.features is None:
         return "it learns from task features; pass --features FEATURES.csv"
     return reason

@@ -293,7 +293,7 @@ class CompareResult:
                                for e, s in zip(t["elpd_loo"], t["se"], strict=True)]
             out["elpd_diff"] = [f"{d:.1f} +- {s:.1f}" if np.isfinite(d) else "-"
                                 for d, s in zip(t["elpd_diff"], t["dse"], strict=True)]
-            out["p_loo"] = t["p_loo"].map(lambda v: f"{v:.1f}")
+            out["p_loo"] = t["p_loo"].map(lambda v: "-" if pd.isna(v) else f"{v:.1f}")
             out["k>0.7"] = t["k_bad"].map(lambda v: "-" if pd.isna(v) else str(int(v)))
         for col, fmt in (("accuracy", "{:.4f}"), ("log_loss", "{:.4f}"), ("ece", "{:.4f}")):
             if col in t:

@@ -216,6 +216,9 @@ def test_compare_prefers_the_generating_model():  # short chains: convergence is
     assert t.loc["dawid_skene", "loo_seconds"] > 0 and np.isnan(t.loc["majority_vote",
                                                                        "loo_seconds"])
     assert "loo_s" in res.to_string()
+    # a model without LOO (majority vote) shows "-" in every LOO column, never "nan"
+    mv = next(ln for ln in res.to_string().splitlines() if ln.startswith("majority_vote"))
+    assert "nan" not in mv.lower() and mv.split()[1:5] == ["-", "-", "-", "-"], mv
     from crowdzoo.inference import criticism_plots as P
 
     for fig in (P.plot_compare(res.loo), *(P.plot_pareto_k(e, n) for n, e in res.loo.items()),

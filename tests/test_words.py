@@ -219,6 +219,13 @@ def test_cli_compare_with_texts(monkeypatch, tmp_path, capsys):
     assert not {"raykar", "yan", "difficulty_adaptive", "difficulty_fixed"} & set(seen)
     assert ("skipping raykar: it learns from numeric task features (--features), not the "
             "word counts of --texts") in out
+    # numeric --features are not word counts: said in the command line's terms
+    features = tmp_path / "features.csv"
+    features.write_text("task,x\n1,0.5\n2,-1.25\n3,2.0\n")
+    assert main(["compare", str(answers), "--models", "all", "--features", str(features),
+                 "--method", "map"]) == 0
+    assert ("skipping biased_worker_words: it reads each task's word counts, which "
+            "--features are not; pass --texts TEXTS.csv instead") in capsys.readouterr().out
     seen.clear()
     assert main(["compare", str(answers), "--models", "dawid_skene,raykar", "--texts",
                  str(texts), "--method", "map"]) == 2
