@@ -8,7 +8,8 @@ For each dataset, run the command a user would run::
 under ``/usr/bin/time -v`` (wall time and peak resident memory of the whole command), keep
 what it printed in ``OUT/<set>.log``, and write ``results/compare_all.md``: per set the
 command, wall time, peak RSS and the printed table. ``--render`` only rewrites the .md from
-the logs of an earlier run (a set without a log is listed as not run). One set at a time:
+the logs of an earlier run (a set without a log is listed as not run; a hand-written
+``OUT/<set>.note.md``, what we saw, is appended to its section). One set at a time:
 every model of a set runs in the one process, as a user's command would.
 
 Usage::
@@ -113,8 +114,11 @@ def render(args) -> str:
         log = Path(args.out) / f"{name}.log"
         parts.append(f"## {name}")
         parts.append("")
+        note = Path(args.out) / f"{name}.note.md"
         if not log.is_file():
             parts += ["Not run.", ""]
+            if note.is_file():
+                parts += [note.read_text().strip(), ""]
             continue
         info = parse_log(log.read_text())
         complete = bool(info["table"]) and info["exit"] in (0, None)
@@ -138,7 +142,6 @@ def render(args) -> str:
         elif info["lines"]:
             parts += ["Models that finished before it stopped:", "", "```text",
                       *info["lines"], "```", ""]
-        note = Path(args.out) / f"{name}.note.md"
         if note.is_file():
             parts += [note.read_text().strip(), ""]
     return "\n".join(parts)
