@@ -80,6 +80,7 @@ def parse_log(text: str) -> dict:
     m = re.search(r"Exit status: (\d+)", text)
     if m:
         out["exit"] = int(m.group(1))
+    out["signal"] = "Command terminated by signal" in text
     lines = text.splitlines()
     out["skipped"] = [ln for ln in lines if ln.startswith("skipping ")]
     out["lines"] = [ln for ln in lines if re.match(r"\[\s*\d+/\d+\] ", ln)]
@@ -121,15 +122,15 @@ def render(args) -> str:
                 parts += [note.read_text().strip(), ""]
             continue
         info = parse_log(log.read_text())
-        complete = bool(info["table"]) and info["exit"] in (0, None)
+        complete = bool(info["table"]) and info["exit"] in (0, None) and not info["signal"]
         parts.append("```bash")
         parts.append(_short(info["command"] or "?"))
         parts.append("```")
         parts.append("")
-        rss = f"{info['rss_gb']:.2f} GB" if info["rss_gb"] is not None else "?"
+        rss = f"{info['rss_gb']:.2f} GiB" if info["rss_gb"] is not None else "?"
         status = "completed" if complete else (
-            f"**did not complete** (exit {info['exit']})" if info["exit"] is not None
-            else "**did not complete** (stopped)")
+            "**did not complete** (stopped by a signal)" if info["signal"]
+            else f"**did not complete** (exit {info['exit']})")
         parts.append(f"Wall time {info['wall'] or '?'}, peak RSS {rss}, {status}; "
                      f"{len(info['lines'])} model(s) fitted.")
         parts.append("")
