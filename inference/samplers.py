@@ -164,12 +164,12 @@ def _set_up_guide(guide, data) -> None:
     ``guide._setup_prototype`` runs under ``jax.eval_shape`` instead. What the guide keeps
     is the sites' structure (names, supports, shapes, plates: static) and arrays whose
     values this SVI never reads (the start comes from ``init_params``, the scales from
-    ``init_scale``); they become zeros of their shapes, and each site's distribution an
-    ``ImproperUniform`` of the same support and shapes, so no tracer outlives the trace.
-    A support that depends on a traced value falls back to NumPyro's eager set-up.
+    ``init_scale``); they become zeros of their shapes. Each site's distribution is kept as
+    traced (the guide reads only its support and shapes, which are static; its parameters
+    are never read). A support that depends on a traced value falls back to NumPyro's
+    eager set-up.
     """
     import numpyro
-    import numpyro.distributions as dist
 
     def setup():
         with numpyro.handlers.seed(rng_seed=0):
@@ -201,9 +201,6 @@ def _set_up_guide(guide, data) -> None:
         for key in ("value", "args", "kwargs", "intermediates"):
             if key in site:
                 site[key] = jax.tree.map(concrete, site[key])
-        if site["type"] == "sample":
-            fn = site["fn"]
-            site["fn"] = dist.ImproperUniform(fn.support, fn.batch_shape, fn.event_shape)
 
 
 @functools.lru_cache(maxsize=32)
