@@ -63,8 +63,9 @@ def read_texts(path: str | os.PathLike, columns=None, task: str = "task") -> pd.
     if columns is None:
         columns = [c for c in ("text", "hypothesis") if c in df.columns]
         if not columns:
-            raise AnnotationsError(f"texts file {str(path)!r} has no 'text' column; pass "
-                                   f"columns= (it has {list(df.columns)})")
+            raise AnnotationsError(f"texts file {str(path)!r} has no 'text' column (it has "
+                                   f"{list(df.columns)}): rename the text column to 'text', "
+                                   f"or from Python pass read_texts(..., columns=[...])")
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise AnnotationsError(f"texts file {str(path)!r} has no column(s) {missing}")

@@ -51,6 +51,9 @@ __all__ = [
 #: fewest posterior draws (chains x draws) PSIS-LOO can use: ArviZ fits a generalized Pareto
 #: to the largest S/5 importance weights when S * r_eff <= 225 and needs at least 5 of them
 MIN_LOO_DRAWS = 25
+#: moment matching is tried when at most this many tasks have Pareto k > 0.7 (each costs
+#: a few passes of the log density over all draws)
+MM_MAX_TASKS = 50
 
 #: Pareto k above which a PSIS-LOO term is unreliable (Vehtari et al. 2024, for S >~ 2000
 #: draws the threshold is min(1 - 1/log10(S), 0.7); we report against 0.7)
@@ -196,7 +199,8 @@ def _integrated_draws(model, samples, data, n_nodes):
     return jax.jit(run)(samples, data)
 
 
-def loo(fit, pointwise: bool = True, integrate: bool | None = None, n_nodes: int = 24):
+def loo(fit, pointwise: bool = True, integrate: bool | None = None, n_nodes: int = 24,
+        moment_match: bool | None = None):
     """PSIS-LOO over tasks of a fit with posterior draws (NUTS; SVI draws are approximate).
 
     Returns ArviZ's ``ELPDData`` (``elpd``, ``se``, ``p``, ``pareto_k`` per task).
@@ -210,6 +214,11 @@ def loo(fit, pointwise: bool = True, integrate: bool | None = None, n_nodes: int
     out by quadrature under their prior: the same predictive target (a new draw of the
     task's answers given the other tasks), with ratios that depend only on the global
     parameters. The result's ``integrated`` attribute says which was used.
+
+    With ``moment_match`` (the default for NUTS fits), the terms of tasks still at Pareto
+    k > 0.7 are moment-matched (:func:`moment_match_loo`); ``moment_matched`` counts the
+    tasks it brought to k <= 0.7, ``k_bad_before`` those above before, and ``terms`` says
+    in words what the terms are.
     """
     import arviz as az
     import numpyro  # noqa: F401  (numpyro before arviz)
@@ -250,7 +259,115 @@ def loo(fit, pointwise: bool = True, integrate: bool | None = None, n_nodes: int
             out = az.loo(dt, pointwise=pointwise, var_name="answers")
             out.tie_break = True
     out.integrated = bool(integrate)
+    out.k_bad_before = int((np.asarray(out.pareto_k) > PARETO_K_BAD).sum())
+    out.moment_matched = 0
+    if moment_match is None:
+        moment_match = fit.method == "nuts"
+    if moment_match and out.k_bad_before:
+        out = moment_match_loo(fit, out, n_nodes)
+    out.terms = ("integrated" if out.integrated else "plain") + (
+        f", {out.moment_matched} moment-matched" if out.moment_matched else "")
     return out
+
+
+def moment_match_loo(fit, elpd, n_nodes: int = 24, max_tasks: int = MM_MAX_TASKS):
+    """Moment-matched PSIS-LOO terms for the tasks with Pareto k > 0.7 (ArviZ's own routine).
+
+    For a task whose importance ratios have heavy tails, the draws are moved by affine
+    transformations in the unconstrained space until they match the moments of the
+    leave-this-task-out posterior (Paananen, Piironen, Buerkner & Vehtari 2021), through
+    :func:`arviz_stats.loo_moment_match` with the model's own log density (NumPyro's
+    ``potential_energy``) and per-task log-likelihood; no refit. It is tried where it can
+    work: NUTS draws, at most ``max_tasks`` such tasks, and fewer unconstrained parameters
+    than draws (the matched covariance needs them; sparse crowds with a matrix per worker
+    have thousands of parameters, and their high-k tasks stay flagged). A task whose k does
+    not improve keeps its PSIS term.
+
+    Returns the updated ``ELPDData`` with ``moment_matched`` (tasks whose k fell to <= 0.7)
+    and ``k_bad_before``; the input is not modified.
+
+    References
+    ----------
+    T. Paananen, J. Piironen, P.-C. Buerkner, A. Vehtari. Implicitly adaptive importance
+    sampling. Statistics and Computing 31(16), 2021. https://doi.org/10.1007/s11222-020-09982-2
+    """
+    from arviz_stats import loo_moment_match
+
+    k = np.asarray(elpd.pareto_k).ravel()
+    n_bad = int((k > PARETO_K_BAD).sum())
+    shape = next(iter(fit.samples.values())).shape[:2]
+    integrated = bool(getattr(elpd, "integrated", False))
+    if n_bad > max_tasks:
+        return elpd
+    upars, log_prob_upars, log_lik_i_upars = moment_match_functions(fit, integrated, n_nodes)
+    if upars.shape[-1] >= shape[0] * shape[1] or not np.isfinite(upars.values).all():
+        return elpd
+    dt = fit.to_arviz(posterior_predictive=False)
+    if integrated:
+        ll = dt["log_likelihood"]["answers"]
+        dt["log_likelihood"]["answers"] = ll.copy(data=integrated_log_likelihood(fit, n_nodes))
+    with warnings.catch_warnings():
+        # ArviZ warns per task that did not improve and about the ones left: counted below
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            out = loo_moment_match(dt, elpd, log_prob_upars, log_lik_i_upars, upars,
+                                   var_name="answers", k_threshold=PARETO_K_BAD, cov=True)
+        except (ValueError, np.linalg.LinAlgError):  # a singular covariance: keep PSIS
+            return elpd
+    out.integrated = integrated
+    out.tie_break = getattr(elpd, "tie_break", False)
+    out.k_bad_before = n_bad
+    out.moment_matched = n_bad - int((np.asarray(out.pareto_k).ravel() > PARETO_K_BAD).sum())
+    return out
+
+
+def moment_match_functions(fit, integrated: bool = False, n_nodes: int = 24):
+    """Return the three inputs of :func:`arviz_stats.loo_moment_match` for a fit with draws.
+
+    Returns ``(upars, log_prob_upars, log_lik_i_upars)``: the draws in NumPyro's
+    unconstrained space, ``(chain, draw, upar)``; the log posterior density there (minus
+    NumPyro's ``potential_energy``, Jacobians included) of such an array; and the
+    log-likelihood of task ``i`` at such an array (with the task's own parameters integrated
+    out when ``integrated``). Both functions return ``(chain, draw)`` DataArrays.
+    """
+    import jax
+    import jax.numpy as jnp
+    import xarray as xr
+    from jax.flatten_util import ravel_pytree
+    from numpyro.infer.util import constrain_fn, potential_energy, unconstrain_fn
+
+    model, data = fit.model, fit.data
+    shape = next(iter(fit.samples.values())).shape[:2]
+    flat = {name: jnp.asarray(np.asarray(v).reshape((-1,) + v.shape[2:]))
+            for name, v in fit.samples.items()}
+    u = jax.jit(jax.vmap(lambda p: unconstrain_fn(model, (data,), {}, p)))(flat)
+    unravel = ravel_pytree(jax.tree.map(lambda a: a[0], u))[1]
+    U = np.asarray(jax.vmap(lambda d: ravel_pytree(d)[0])(u), np.float64)
+
+    def per_task(v):
+        params = constrain_fn(model, (data,), {}, unravel(v))
+        if integrated:
+            return model.integrated_task_log_lik(params, data, n_nodes)
+        return model.log_likelihood(params, data).per_task
+
+    log_prob = jax.jit(jax.vmap(lambda v: -potential_energy(model, (data,), {}, unravel(v))))
+    log_lik = jax.jit(jax.vmap(per_task))
+
+    def rows(up):
+        return jnp.asarray(up.values.reshape(-1, up.shape[-1]), jnp.float32)
+
+    def as_draws(values, up):
+        return xr.DataArray(np.asarray(values, np.float64).reshape(up.shape[:2]),
+                            dims=("chain", "draw"))
+
+    def log_prob_upars(up):
+        return as_draws(log_prob(rows(up)), up)
+
+    def log_lik_i_upars(up, i):
+        return as_draws(np.asarray(log_lik(rows(up)))[:, int(i)], up)
+
+    upars = xr.DataArray(U.reshape(shape + (-1,)), dims=("chain", "draw", "upar"))
+    return upars, log_prob_upars, log_lik_i_upars
 
 
 def pareto_k_summary(elpd) -> dict:
@@ -269,7 +386,8 @@ class CompareResult:
     ----------
     table : pandas.DataFrame
         One row per model: ``elpd_loo``, ``se``, ``p_loo``, ``loo_terms`` ("integrated":
-        each task's own parameters integrated out of its term, see :func:`loo`; "plain"),
+        each task's own parameters integrated out of its term, see :func:`loo`; "plain";
+        with ", N moment-matched" where N high-k terms were moment-matched),
         ``elpd_diff`` (best minus this model, >= 0), ``dse`` (its se), ``weight``
         (stacking), Pareto k counts, ``accuracy``, ``log_loss``, ``ece`` (on gold), ``seconds``,
         ``r_hat`` (max), ``ess`` (min of bulk and tail ESS), ``divergences``, ``converged``
@@ -386,7 +504,7 @@ def compare_models(
             elpd = loo(res)
             loos[name] = elpd
             row.update(elpd_loo=float(elpd.elpd), se=float(elpd.se), p_loo=float(elpd.p),
-                       loo_terms="integrated" if elpd.integrated else "plain",
+                       loo_terms=elpd.terms,
                        **pareto_k_summary(elpd))
         if has_gold:
             row.update(gold_scores(res, gold))

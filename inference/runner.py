@@ -195,7 +195,8 @@ def fit(
         ``nuts``: ``num_warmup`` (500), ``num_samples`` (1000), ``num_chains`` (4),
         ``target_accept_prob`` (0.8, in (0, 1)), ``max_tree_depth`` (10), ``init_from_map``
         (True), ``chain_method`` (default: "parallel" when JAX sees enough devices — see
-        :func:`crowdzoo.setup` —, else "sequential").
+        :func:`crowdzoo.setup` —, else "sequential"); a model may change some of these
+        defaults (its ``nuts_defaults``: ``target_accept_prob`` 0.95 for ``community``).
 
     Returns
     -------
@@ -223,7 +224,8 @@ def fit(
             f"unknown option(s) {unknown} for method={method!r}; "
             f"valid options: {', '.join(sorted(_OPTIONS[method]))}"
         )
-    opts = _check_options(method, {**_OPTIONS[method], **options})
+    model_defaults = dict(model.nuts_defaults) if method == "nuts" else {}
+    opts = _check_options(method, {**_OPTIONS[method], **model_defaults, **options})
     seed = check_seed(seed)
     progress = default_progress() if progress is None else _check_bool("progress", progress)
     use_gold = _check_bool("use_gold", use_gold)
@@ -427,5 +429,6 @@ def _fit_nuts(model, cdata, annotations, opts, key, progress) -> Fit:
                loss_history=map_history,
                diagnostics={"algorithm": f"NUTS ({chains} chains, {chain_method})",
                             "num_warmup": opts["num_warmup"], "num_samples": opts["num_samples"],
+                            "target_accept_prob": opts["target_accept_prob"],
                             "divergences": int(stats["diverging"].sum())})
 

@@ -105,6 +105,10 @@ class CrowdModel:
     #: whether the MAP's closed-form EM runs SQUAREM-accelerated by default (``fit`` option
     #: ``accelerate``): worth it where plain EM crawls, as with a jointly learned classifier
     em_accelerate: ClassVar[bool] = False
+    #: NUTS options in which this model departs from :func:`crowdzoo.fit`'s defaults (the
+    #: options the caller passes still win), e.g. a higher ``target_accept_prob`` where the
+    #: default step size leaves a direction of the posterior mixing slowly (community)
+    nuts_defaults: ClassVar[dict[str, Any]] = {}
     #: whether :meth:`em_update` is a closed-form M-step (else the MAP is L-BFGS)
     has_em: ClassVar[bool] = False
     #: whether :meth:`predict_proba` classifies new items from their features

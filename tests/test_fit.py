@@ -369,6 +369,35 @@ def test_unknown_method_and_model_and_option():
         crowdzoo.fit("dawid_skene", [1, 2, 3])
 
 
+def test_model_nuts_defaults_are_valid_and_the_caller_wins(monkeypatch):
+    """A model's own NUTS defaults (community: target_accept_prob 0.95) are valid options,
+    reach the sampler, and give way to the options the caller passes."""
+    from crowdzoo.inference import runner
+
+    for name in REGISTRY:
+        defaults = get_model(name).nuts_defaults
+        assert set(defaults) <= set(runner._OPTIONS["nuts"]), name
+        runner._check_options("nuts", {**runner._OPTIONS["nuts"], **defaults})
+    assert get_model("community").nuts_defaults == {"target_accept_prob": 0.95}
+    seen = []
+
+    class Reached(Exception):
+        pass
+
+    def spy(*args, **kwargs):  # the sampler's settings, without sampling
+        seen.append(kwargs["target_accept_prob"])
+        raise Reached
+
+    monkeypatch.setattr(runner, "run_nuts", spy)
+    ann = tiny_crowd(get_model("dawid_skene")).annotations
+    for options in ({}, {"target_accept_prob": 0.7}):
+        for name in ("community", "dawid_skene"):
+            with pytest.raises(Reached):
+                crowdzoo.fit(name, ann, method="nuts", init_from_map=False, progress=False,
+                             **options)
+    assert seen == [0.95, 0.8, 0.7, 0.7]
+
+
 # --- samplers: the same draws whatever the devices, one compilation per shape ------------------
 @pytest.fixture(scope="module")
 def nuts_pair():

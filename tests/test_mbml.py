@@ -186,6 +186,7 @@ def test_one_community_samples():
     fit = crowdzoo.fit(Community(n_communities=1), sim.annotations, method="nuts",
                        num_warmup=20, num_samples=20, num_chains=1)
     assert fit.samples["community_prob"].shape == (1, 20, 1)
+    assert fit.diagnostics["target_accept_prob"] == 0.95  # the model's own NUTS default
     np.testing.assert_allclose(fit.samples["community_prob"], 1.0)
     # fixed by the model, not a stuck chain: the diagnostics do not flag it
     assert not fit.convergence().loc["community_prob", "stuck"]

@@ -121,6 +121,10 @@ def test_read_texts_joins_text_and_hypothesis(tmp_path):
     pd.DataFrame({"task": ["1", "1"], "text": ["x", "y"]}).to_csv(path, index=False)
     with pytest.raises(AnnotationsError, match="several rows for 1 task: '1'"):
         read_texts(path)
+    pd.DataFrame({"task": ["1"], "sentence": ["x"]}).to_csv(path, index=False)
+    with pytest.raises(AnnotationsError, match=r"no 'text' column \(it has \['task', 'sentence'\]\)"
+                       r": rename the text column to 'text'"):
+        read_texts(path)
 
 
 def test_with_words_aligns_by_id_and_names_tasks_without_text():
