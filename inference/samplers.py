@@ -12,7 +12,8 @@ same-shaped data reuses them:
   sequence (the same program per chain), and chain ``c`` always uses the ``c``-th split of
   the seed: the same seed gives the same draws either way.
 * SVI: numpyro's ``SVI`` with an AutoNormal / AutoDelta guide started at the MAP, advanced in
-  chunks the same way.
+  chunks the same way; the guide is set up abstractly (:func:`_set_up_guide`), not by
+  NumPyro's eager run of the model (one compile per operation).
 
 References
 ----------
