@@ -225,6 +225,10 @@ def _svi_fns(model, shapes, guide_kind: str, learning_rate: float, num_particles
     def init(key, data, params):
         from numpyro.infer.util import unconstrain_fn
 
+        if guide_kind != "normal":  # AutoDelta's loc lives on the site's support: the MAP
+            return svi.init(key, data, init_params={f"{k}_{guide.prefix}_loc": v
+                                                    for k, v in params.items()
+                                                    if k in guide.prototype_trace})
         u0 = unconstrain_fn(model, (data,), {}, params)
         u0 = jax.tree.map(lambda a: jnp.where(jnp.isfinite(a), a, 0.0), u0)
         return svi.init(key, data, init_params={f"{k}_{guide.prefix}_loc": v
