@@ -254,6 +254,11 @@ def _add_compare_args(p: argparse.ArgumentParser) -> None:
                    help="gold labels (columns task, label): accuracy, log loss and ECE")
     p.add_argument("--features", metavar="FEATURES.csv",
                    help="task features, for the learning-from-crowds models")
+    p.add_argument("--texts", metavar="TEXTS.csv",
+                   help="task texts (a task column plus 'text', and 'hypothesis' where "
+                   "present): their word counts become the task features, for "
+                   "biased_worker_words (and, with --models all, for the "
+                   "learning-from-crowds models too)")
     p.add_argument("--method", default="nuts", choices=("nuts", "svi", "map"),
                    help="inference method (default: nuts; LOO needs draws)")
     p.add_argument("--num-warmup", type=_count, default=300,
@@ -719,13 +724,85 @@ def _cmd_fit_large(args, model, opts) -> int:
     return 0
 
 
+def _skip_reason(name: str, reason: str, data) -> str:
+    """Why ``compare --models all`` skips a model, in the command line's terms."""
+    from .models import get_model
+
+    model = get_model(name)
+    if getattr(model, "generates_features", None) == "words":
+        if data.features is None:
+            return "it reads each task's words; pass --texts TEXTS.csv"
+        return ("it reads each task's word counts, which --features are not; pass --texts "
+                "TEXTS.csv instead")
+    if getattr(model, "needs_features", False) and data.features is None:
+        return "it learns from task features; pass --features FEATURES.csv"
+    return reason
+
+
+def _reads_other_features(name: str) -> bool:
+    """Whether a model learns from numeric task features other than word counts."""
+    from .models import get_model
+
+    model = get_model(name)
+    return (bool(getattr(model, "needs_features", False))
+            and getattr(model, "generates_features", None) != "words")
+
+
+def _compare_progress(i: int, n: int, row: dict) -> None:
+    """One line per fitted model while ``crowdzoo compare`` runs (flushed: logs show it)."""
+    import math
+
+    def num(key):
+        v = row.get(key)
+        return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
+
+    took = f"{row['seconds']:.1f} s"
+    if num("loo_seconds") is not None:
+        took += f" + LOO {row['loo_seconds']:.1f} s"
+    parts = [f"[{i:>{len(str(n))}}/{n}] {row['model']} ({row['method']}) {took}"]
+    if num("elpd_loo") is not None:
+        parts.append(f"elpd_loo {row['elpd_loo']:.1f} +- {row['se']:.1f}")
+        if num("k_bad"):
+            parts.append(f"{int(row['k_bad'])} task(s) with Pareto k > 0.7")
+    if num("r_hat") is not None:
+        parts.append(f"max r_hat {row['r_hat']:.3f}")
+    if num("accuracy") is not None:
+        parts.append(f"accuracy {row['accuracy']:.4f}")
+    if not row.get("converged", True):
+        parts.append(f"NOT CONVERGED ({row['problems']})")
+    print(", ".join(parts), flush=True)
+
+
+def _compare_notes(table, has_loo: bool, args) -> list[str]:
+    """Return what the user should make of the table's flags (lines printed below it)."""
+    from .inference.compare import PARETO_K_BAD
+
+    notes = []
+    if has_loo:
+        k_bad = table["k_bad"].dropna()
+        flagged = int((k_bad > 0).sum())
+        if flagged:
+            # per model, not summed: the same task counts once per model it is flagged in
+            notes.append(
+                f"Pareto k > {PARETO_K_BAD} in {flagged} of {len(k_bad)} models (column "
+                f"k>0.7, marked ?): PSIS cannot estimate those tasks' leave-one-out terms "
+                f"from these draws, so those elpd_loo values are approximate.")
+        else:
+            notes.append(f"All Pareto k <= {PARETO_K_BAD}: the LOO estimates are reliable.")
+    if "converged" in table and not table["converged"].all() and args.method == "nuts":
+        n_bad = int((~table["converged"].astype(bool)).sum())
+        notes.append(
+            f"{n_bad} of {len(table)} models not converged (marked !): fit longer, e.g. "
+            f"--num-warmup {max(2 * args.num_warmup, 1000)} --num-samples "
+            f"{max(2 * args.num_samples, 1000)}, before trusting their elpd_loo and rank.")
+    return notes
+
+
 def cmd_compare(args) -> int:
     """``crowdzoo compare``: fit several models; print LOO and gold scores; write files."""
     import warnings
 
-    import numpy as np
-
-    from .inference.compare import MIN_LOO_DRAWS, PARETO_K_BAD, applicable_models, compare_models
+    from .inference.compare import MIN_LOO_DRAWS, applicable_models, compare_models
     from .inference.diagnostics import ConvergenceWarning
 
     if args.method == "nuts" and args.num_chains * args.num_samples < MIN_LOO_DRAWS:
@@ -739,10 +816,21 @@ def cmd_compare(args) -> int:
         raise CliError("--models is empty")
     if names == ["all"]:
         names, skipped = applicable_models(data)
+        if args.texts is not None:
+            # the word counts of --texts are for biased_worker_words, as in `crowdzoo fit`
+            for name in [n for n in names if _reads_other_features(n)]:
+                names.remove(name)
+                skipped[name] = ("it learns from numeric task features (--features), not the "
+                                 "word counts of --texts")
         for name, reason in skipped.items():
-            print(f"skipping {name}: {reason}")
+            print(f"skipping {name}: {_skip_reason(name, reason, data)}")
         if not names:
             raise CliError("no registered model applies to these data")
+    elif args.texts is not None:
+        other = [n for n in names if _reads_other_features(n)]
+        if other:
+            raise CliError(f"--texts gives each task's word counts, which {', '.join(other)} "
+                           f"do(es) not read; pass --features instead (or drop --texts)")
     options = {}
     if args.method == "nuts":
         options = {"num_warmup": args.num_warmup, "num_samples": args.num_samples,
@@ -757,17 +845,15 @@ def cmd_compare(args) -> int:
     with warnings.catch_warnings():
         # the table marks a model that has not converged ("!"), with its r_hat, ESS, divergences
         warnings.simplefilter("ignore", ConvergenceWarning)
-        result = compare_models(data, names, method=args.method, seed=args.seed, **options)
+        result = compare_models(data, names, method=args.method, seed=args.seed,
+                                progress=None, on_fit=_compare_progress, **options)
     print(f"{data.n_tasks} tasks, {data.n_workers} workers, {data.n_answers} answers, "
           f"{data.n_classes} classes; method={args.method}"
           + (f" ({args.num_chains} chains x {args.num_samples} draws)" if args.method == "nuts"
              else ""))
     print(result.to_string())
-    if result.loo:
-        bad = int(np.nansum(result.table["k_bad"]))
-        print(f"Pareto k > {PARETO_K_BAD}: {bad} task(s) in total "
-              f"(their LOO terms are unreliable)" if bad else
-              f"All Pareto k <= {PARETO_K_BAD}: the LOO estimates are reliable.")
+    for line in _compare_notes(result.table, bool(result.loo), args):
+        print(line)
     print(f"total time {time.perf_counter() - start:.1f} s")
     if out is not None:
         from .inference.criticism_plots import plot_calibration, plot_compare, plot_pareto_k

@@ -392,7 +392,8 @@ class CompareResult:
         each task's own parameters integrated out of its term, see :func:`loo`; "plain";
         with ", N moment-matched" where N high-k terms were moment-matched),
         ``elpd_diff`` (best minus this model, >= 0), ``dse`` (its se), ``weight``
-        (stacking), Pareto k counts, ``accuracy``, ``log_loss``, ``ece`` (on gold), ``seconds``,
+        (stacking), Pareto k counts, ``accuracy``, ``log_loss``, ``ece`` (on gold), ``seconds``
+        (the fit), ``loo_seconds`` (its PSIS-LOO, with any integration over task parameters),
         ``r_hat`` (max), ``ess`` (min of bulk and tail ESS), ``divergences``, ``converged``
         and ``problems``; sorted by ``elpd_loo`` (best first) when there is LOO. A model that
         has not converged keeps its rank, marked ``!`` by :meth:`to_string`.
@@ -413,7 +414,7 @@ class CompareResult:
                                for e, s in zip(t["elpd_loo"], t["se"], strict=True)]
             out["elpd_diff"] = [f"{d:.1f} +- {s:.1f}" if np.isfinite(d) else "-"
                                 for d, s in zip(t["elpd_diff"], t["dse"], strict=True)]
-            out["p_loo"] = t["p_loo"].map(lambda v: f"{v:.1f}")
+            out["p_loo"] = t["p_loo"].map(lambda v: "-" if pd.isna(v) else f"{v:.1f}")
             out["k>0.7"] = t["k_bad"].map(lambda v: "-" if pd.isna(v) else str(int(v)))
         for col, fmt in (("accuracy", "{:.4f}"), ("log_loss", "{:.4f}"), ("ece", "{:.4f}")):
             if col in t:
@@ -426,6 +427,8 @@ class CompareResult:
             out["div"] = t["divergences"].map(lambda v: "-" if pd.isna(v) else str(int(v)))
         out["method"] = t["method"]
         out["seconds"] = t["seconds"].map(lambda v: f"{v:.1f}")
+        if "loo_seconds" in t and t["loo_seconds"].notna().any():
+            out["loo_s"] = t["loo_seconds"].map(lambda v: "-" if pd.isna(v) else f"{v:.1f}")
         # a model ranked on unreliable terms (Pareto k > 0.7) is marked and said so
         k_bad = t["k_bad"] if "k_bad" in t else pd.Series(np.nan, index=t.index)
         unreliable = [bool(pd.notna(v) and v > 0) for v in k_bad]
@@ -454,7 +457,8 @@ def compare_models(
     *,
     gold=None,
     seed: int = 0,
-    progress: bool = False,
+    progress: bool | None = False,
+    on_fit=None,
     **options,
 ) -> CompareResult:
     """Fit several models to the same answers; compare LOO and calibration on gold.
@@ -473,8 +477,14 @@ def compare_models(
         Gold labels indexed by task id (instead of the data's own).
     seed : int
         Seed of every fit.
-    progress : bool
-        Progress bars.
+    progress : bool, optional
+        Progress bars (None: where the user looks, a terminal or Jupyter).
+    on_fit : callable, optional
+        Called as ``on_fit(i, n, row)`` after the ``i``-th of ``n`` models is fitted and
+        scored, with its table row (a dict: ``model``, ``method``, ``seconds``, ``r_hat``,
+        ``converged``, ``elpd_loo``, ``k_bad``, ``accuracy``, ... as far as they apply); the
+        ``crowdzoo compare`` command prints a line per model with it, so a long comparison
+        shows where it is.
     **options
         Method options passed to :func:`crowdzoo.fit` (e.g. ``num_warmup``).
 
@@ -490,7 +500,8 @@ def compare_models(
 
     has_gold = gold is not None or data.has_gold
     fits, loos, rows = {}, {}, []
-    for spec in models:
+    models = list(models)
+    for i, spec in enumerate(models, start=1):
         model = get_model(spec)
         m = method if method in model.methods else "map"
         start = time.perf_counter()
@@ -504,14 +515,19 @@ def compare_models(
         fits[name] = res
         row = {"model": name, "method": m, "seconds": seconds, **convergence_columns(res)}
         if res.has_draws and model.proper_likelihood:  # a pseudo-likelihood has no LOO
+            start = time.perf_counter()
             elpd = loo(res)
             loos[name] = elpd
+            # integrating a task's own parameters out costs a likelihood per node and draw:
+            # minutes for irt_3pl's grid, so it is timed apart from the fit
             row.update(elpd_loo=float(elpd.elpd), se=float(elpd.se), p_loo=float(elpd.p),
                        loo_terms=elpd.terms,
-                       **pareto_k_summary(elpd))
+                       loo_seconds=time.perf_counter() - start, **pareto_k_summary(elpd))
         if has_gold:
             row.update(gold_scores(res, gold))
         rows.append(row)
+        if on_fit is not None:
+            on_fit(i, len(models), dict(row))
     table = pd.DataFrame(rows).set_index("model")
     for col in ("elpd_loo", "se", "p_loo", "k_good", "k_ok", "k_bad", "k_max"):
         if col not in table:

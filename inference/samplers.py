@@ -12,7 +12,8 @@ same-shaped data reuses them:
   sequence (the same program per chain), and chain ``c`` always uses the ``c``-th split of
   the seed: the same seed gives the same draws either way.
 * SVI: numpyro's ``SVI`` with an AutoNormal / AutoDelta guide started at the MAP, advanced in
-  chunks the same way.
+  chunks the same way; the guide is set up abstractly (:func:`_set_up_guide`), not by
+  NumPyro's eager run of the model (one compile per operation).
 
 References
 ----------
@@ -155,6 +156,54 @@ def _take(a, lo: int, n: int, parallel: bool):
 
 
 # --- SVI ---------------------------------------------------------------------------------
+def _set_up_guide(guide, data) -> None:
+    """Set an autoguide up on ``data`` abstractly: nothing is computed or compiled.
+
+    NumPyro sets an autoguide up by running the model, its potential energy and gradient
+    eagerly, one compiled XLA program per operation: a hundred or more per model, 3-7 s of
+    CPU for a tiny crowd, which was half of a small SVI fit. Here
+    ``guide._setup_prototype`` runs under ``jax.eval_shape`` instead. What the guide keeps
+    is the sites' structure (names, supports, shapes, plates: static) and arrays whose
+    values this SVI never reads (the start comes from ``init_params``, the scales from
+    ``init_scale``); they become zeros of their shapes. Each site's distribution is kept as
+    traced (the guide reads only its support and shapes, which are static; its parameters
+    are never read). A support that depends on a traced value falls back to NumPyro's
+    eager set-up.
+    """
+    import numpyro
+
+    def setup():
+        with numpyro.handlers.seed(rng_seed=0):
+            guide._setup_prototype(data)
+
+    jax.eval_shape(setup)
+
+    def traced(tree) -> bool:
+        return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(tree))
+
+    def concrete(x):
+        if not isinstance(x, jax.core.Tracer):
+            return x
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return None  # the set-up's random key (a site's kwargs)
+        return np.zeros(x.shape, x.dtype)
+
+    sites = guide.prototype_trace.values()
+    if any(traced(vars(s["fn"].support)) for s in sites if s["type"] == "sample"):
+        guide.prototype_trace = None  # the eager set-up (NumPyro's own)
+        with numpyro.handlers.seed(rng_seed=0):
+            guide._setup_prototype(data)
+        return
+    # in the model's order, as the eager set-up leaves them (draws take one key per site in
+    # this order; the abstract run returns them sorted)
+    guide._init_locs = {k: concrete(guide._init_locs[k]) for k in guide.prototype_trace
+                        if k in guide._init_locs}
+    for site in sites:
+        for key in ("value", "args", "kwargs", "intermediates"):
+            if key in site:
+                site[key] = jax.tree.map(concrete, site[key])
+
+
 @functools.lru_cache(maxsize=32)
 def _svi_fns(model, shapes, guide_kind: str, learning_rate: float, num_particles: int,
              init_scale: float):
@@ -176,6 +225,10 @@ def _svi_fns(model, shapes, guide_kind: str, learning_rate: float, num_particles
     def init(key, data, params):
         from numpyro.infer.util import unconstrain_fn
 
+        if guide_kind != "normal":  # AutoDelta's loc lives on the site's support: the MAP
+            return svi.init(key, data, init_params={f"{k}_{guide.prefix}_loc": v
+                                                    for k, v in params.items()
+                                                    if k in guide.prototype_trace})
         u0 = unconstrain_fn(model, (data,), {}, params)
         u0 = jax.tree.map(lambda a: jnp.where(jnp.isfinite(a), a, 0.0), u0)
         return svi.init(key, data, init_params={f"{k}_{guide.prefix}_loc": v
@@ -198,16 +251,14 @@ def _svi_fns(model, shapes, guide_kind: str, learning_rate: float, num_particles
 def run_svi(model, data, params0, key, *, guide: str, num_steps: int, learning_rate: float,
             num_particles: int, num_draws: int, init_scale: float, progress: bool):
     """SVI from the MAP; returns ``(draws (1, S, ...), ELBO losses (num_steps,))``."""
-    import numpyro
-
     shapes = (data.n_tasks, data.n_workers, data.n_classes, data.n_answers,
               None if data.features is None else tuple(data.features.shape))
     svi, g, init, advance, draw = _svi_fns(model, shapes, guide, float(learning_rate),
                                      int(num_particles), float(init_scale))
     k_init, k_draw = jax.random.split(key)
     params0 = {k: jnp.asarray(v) for k, v in params0.items()}
-    with numpyro.handlers.seed(rng_seed=0):
-        g(data)  # set up the guide's prototype (once per cached guide; cheap afterwards)
+    if g.prototype_trace is None:  # once per cached guide
+        _set_up_guide(g, data)
     state = init(k_init, data, params0)
     losses = []
     done = 0

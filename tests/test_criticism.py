@@ -212,11 +212,29 @@ def test_compare_prefers_the_generating_model():  # short chains: convergence is
         assert 0 <= t.loc[name, "ece"] <= 1 and t.loc[name, "log_loss"] > 0
     assert 0.5 < t.loc["dawid_skene", "accuracy"] <= 1
     assert "+-" in res.to_string()
+    # LOO is timed apart from the fit (minutes for irt_3pl's quadrature on rte)
+    assert t.loc["dawid_skene", "loo_seconds"] > 0 and np.isnan(t.loc["majority_vote",
+                                                                       "loo_seconds"])
+    assert "loo_s" in res.to_string()
+    # a model without LOO (majority vote) shows "-" in every LOO column, never "nan"
+    mv = next(ln for ln in res.to_string().splitlines() if ln.startswith("majority_vote"))
+    assert "nan" not in mv.lower() and mv.split()[1:5] == ["-", "-", "-", "-"], mv
     from crowdzoo.inference import criticism_plots as P
 
     for fig in (P.plot_compare(res.loo), *(P.plot_pareto_k(e, n) for n, e in res.loo.items()),
                 P.plot_calibration(res.fits)):
         assert fig.axes
+    # the elpd plot draws the table's differences unrounded (ArviZ's "auto" rounding drew
+    # rte's 965.4 +- 49.9 at 1000)
+    fig = P.plot_compare(res.loo)
+    drawn = np.concatenate([np.asarray(c.get_offsets())[:, 0] for a in fig.axes
+                            for c in a.collections])
+    np.testing.assert_allclose(np.sort(-drawn), np.sort(t["elpd_diff"].dropna()), atol=1e-6)
+    # more fits than can be told apart overlaid: one reliability panel each
+    many = {f"m{i}": res.fits["dawid_skene"] for i in range(P.MAX_OVERLAID_FITS + 2)}
+    grid = P.plot_calibration(many)
+    assert sum(a.get_visible() for a in grid.axes) == len(many)
+    assert grid.axes[0].get_title().startswith("m0 (nuts)\nECE ")
     with pytest.raises(ValueError, match="needs posterior draws"):
         C.loo(res.fits["majority_vote"])
 
@@ -250,6 +268,11 @@ def test_compare_command_writes_table(tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "one_coin" in out and "accuracy" in out and "ece" in out
+    # a line per model as it finishes (a long `--models all` run shows where it is)
+    lines = out.splitlines()
+    assert any(line.startswith("[1/2] one_coin (map) ") and "accuracy 0." in line
+               for line in lines), out
+    assert any(line.startswith("[2/2] majority_vote (map) ") for line in lines), out
     table = pd.read_csv(tmp_path / "out" / "compare.csv", index_col=0)
     assert set(table.index) == {"one_coin", "majority_vote"}
     assert (tmp_path / "out" / "calibration.png").exists()
@@ -283,3 +306,43 @@ def test_loo_survives_tied_tail_values(monkeypatch):
     elpd = CMP.loo(fit)
     assert elpd.tie_break and np.isfinite(elpd.elpd)
     assert abs(float(np.ravel(elpd.elpd_i)[0]) + 0.5) < 1e-6
+
+
+def test_compare_notes_explain_the_flags():
+    """The lines under `crowdzoo compare`'s table: Pareto k counted per model (never a sum
+    over models, which counts a task once per model), and what to do about '!'."""
+    import argparse
+
+    from crowdzoo.cli import _compare_notes
+
+    table = pd.DataFrame({"k_bad": [8.0, 0.0, 4.0, np.nan],
+                          "converged": [False, True, False, True]},
+                         index=["a", "b", "c", "majority_vote"])
+    args = argparse.Namespace(method="nuts", num_warmup=200, num_samples=200)
+    notes = _compare_notes(table, True, args)
+    assert notes[0].startswith("Pareto k > 0.7 in 2 of 3 models (column k>0.7, marked ?)")
+    assert "12" not in notes[0]  # 8 + 4 would count tasks across models
+    assert notes[1].startswith("2 of 4 models not converged (marked !): fit longer, e.g. "
+                               "--num-warmup 1000 --num-samples 1000")
+    table["k_bad"] = [0.0, 0.0, 0.0, np.nan]
+    table["converged"] = True
+    assert _compare_notes(table, True, args) == [
+        "All Pareto k <= 0.7: the LOO estimates are reliable."]
+    assert _compare_notes(table, False, argparse.Namespace(method="map")) == []
+
+
+def test_compare_progress_line(capsys):
+    from crowdzoo.cli import _compare_progress
+
+    _compare_progress(3, 12, {"model": "irt_3pl", "method": "nuts", "seconds": 59.2,
+                              "loo_seconds": 880.4, "elpd_loo": -4293.0, "se": 59.6,
+                              "k_bad": 4.0, "r_hat": 1.056, "accuracy": 0.92375,
+                              "converged": False, "problems": "max r_hat 1.056 > 1.01"})
+    _compare_progress(12, 12, {"model": "majority_vote", "method": "map", "seconds": 0.1,
+                               "loo_seconds": np.nan, "elpd_loo": np.nan, "r_hat": np.nan,
+                               "accuracy": 0.9, "converged": True})
+    assert capsys.readouterr().out.splitlines() == [
+        "[ 3/12] irt_3pl (nuts) 59.2 s + LOO 880.4 s, elpd_loo -4293.0 +- 59.6, 4 task(s) "
+        "with Pareto k > 0.7, max r_hat 1.056, accuracy 0.9237, NOT CONVERGED (max r_hat "
+        "1.056 > 1.01)",
+        "[12/12] majority_vote (map) 0.1 s, accuracy 0.9000"]

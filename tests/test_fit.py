@@ -488,3 +488,66 @@ def test_gold_breaks_the_symmetry_of_an_adversarial_crowd():
     labels = fit.labels().loc[rest.index].astype(int)
     assert (labels == rest).mean() >= 0.95
     assert fit.workers()["accuracy"].max() < 0.2  # the workers are found adversarial
+
+
+def test_svi_guide_is_set_up_abstractly_as_numpyro_would():
+    """run_svi sets its AutoNormal up under jax.eval_shape (no eager compiles): the guide it
+    gets has NumPyro's own sites, site order (the draws take one key per site in it), event
+    dims, plates and shapes, and keeps no tracer outside the sites' distributions."""
+    import jax
+    import jax.monitoring
+    import numpyro
+    from crowdzoo.inference.samplers import _set_up_guide
+    from crowdzoo.models import crowd_data
+    from numpyro.infer.autoguide import AutoNormal
+    from numpyro.infer.initialization import init_to_uniform
+
+    model = get_model("one_coin")
+    data = crowd_data(tiny_crowd(model).annotations)
+    compiles = []
+
+    def listen(event, *_, **__):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(event)
+
+    abstract = AutoNormal(model, init_loc_fn=init_to_uniform())
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        _set_up_guide(abstract, data)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    assert compiles == []
+    eager = AutoNormal(model, init_loc_fn=init_to_uniform())
+    with numpyro.handlers.seed(rng_seed=0):
+        eager._setup_prototype(data)
+    assert list(abstract._init_locs) == list(eager._init_locs)  # model order, not sorted
+    assert list(abstract._init_locs) != sorted(abstract._init_locs)
+    for k, v in eager._init_locs.items():
+        assert abstract._init_locs[k].shape == v.shape
+    assert abstract._event_dims == eager._event_dims
+    assert abstract._prototype_frames == eager._prototype_frames
+    assert abstract._prototype_frame_full_sizes == eager._prototype_frame_full_sizes
+    for name, site in eager.prototype_trace.items():
+        mine = abstract.prototype_trace[name]
+        assert mine["type"] == site["type"]
+        if site["type"] == "sample":
+            assert mine["fn"].support == site["fn"].support
+            assert mine["fn"].shape() == site["fn"].shape()
+        assert not any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(
+            {k: v for k, v in mine.items() if k != "fn"}))
+
+
+@pytest.mark.parametrize("name", ["dawid_skene", "glad"])
+def test_svi_delta_guide_starts_at_the_map(name):
+    """SVI with the point-mass guide starts from the MAP: its locations live on the sites'
+    supports, so the MAP is passed as it is, not in unconstrained coordinates (simplex sites
+    crashed, positive ones started elsewhere). 10 Adam steps of 1e-4 move a location by at
+    most 1e-3."""
+    sim = simulate(name, **SMALL_CROWD, seed=5)
+    mp = crowdzoo.fit(name, sim.annotations, method="map")
+    delta = crowdzoo.fit(name, sim.annotations, method="svi", guide="delta", num_steps=10,
+                         learning_rate=1e-4, progress=False)
+    for site, value in mp.params.items():
+        if site in delta.samples:
+            np.testing.assert_allclose(delta.samples[site][0, 0], value, atol=2e-3,
+                                       err_msg=site)

@@ -146,3 +146,7 @@ def test_models_all_is_every_model_that_applies(monkeypatch, tmp_path, capsys):
     assert seen == ok
     out = capsys.readouterr().out
     assert all(f"skipping {name}:" in out for name in skipped)
+    # said in the command line's terms, not the Python API's
+    assert "skipping raykar: it learns from task features; pass --features FEATURES.csv" in out
+    assert "skipping biased_worker_words: it reads each task's words; pass --texts" in out
+    assert "Annotations.from_frame" not in out and "with_words(" not in out

@@ -191,3 +191,46 @@ def test_cli_refuses_texts_for_a_model_that_reads_no_words(tmp_path, capsys):
                  "--out", str(tmp_path / "out")]) == 2
     assert "which dawid_skene does not read" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_compare_with_texts(monkeypatch, tmp_path, capsys):
+    """``crowdzoo compare --texts``: the word counts are for biased_worker_words; with
+    ``--models all`` the models that learn from numeric features are skipped, named
+    explicitly they are refused (as by ``crowdzoo fit``). Fits stubbed: the point is the
+    selection."""
+    import crowdzoo.inference.compare as C
+
+    from crowdzoo.cli import main
+
+    answers = tmp_path / "answers.csv"
+    answers.write_text("task,worker,label\n1,a,pos\n2,a,neg\n1,b,pos\n3,b,neg\n3,a,neg\n")
+    texts = tmp_path / "texts.csv"
+    # "film" in all 3 texts (the vocabulary needs min_tasks=3), not a constant column
+    texts.write_text("task,text\n1,good film film\n2,bad film\n3,bad film\n")
+    seen = []
+    real = C.compare_models
+
+    def stub(data, names, method="nuts", **kw):
+        seen.extend(names)
+        assert data.features is not None  # the word counts
+        return real(data, ["majority_vote"], method="map", seed=kw.get("seed", 0))
+
+    monkeypatch.setattr(C, "compare_models", stub)
+    assert main(["compare", str(answers), "--models", "all", "--texts", str(texts),
+                 "--method", "map"]) == 0
+    out = capsys.readouterr().out
+    assert "biased_worker_words" in seen and "dawid_skene" in seen
+    assert not {"raykar", "yan", "difficulty_adaptive", "difficulty_fixed"} & set(seen)
+    assert ("skipping raykar: it learns from numeric task features (--features), not the "
+            "word counts of --texts") in out
+    # numeric --features are not word counts: said in the command line's terms
+    features = tmp_path / "features.csv"
+    features.write_text("task,x\n1,0.5\n2,-1.25\n3,2.0\n")
+    assert main(["compare", str(answers), "--models", "all", "--features", str(features),
+                 "--method", "map"]) == 0
+    assert ("skipping biased_worker_words: it reads each task's word counts, which "
+            "--features are not; pass --texts TEXTS.csv instead") in capsys.readouterr().out
+    seen.clear()
+    assert main(["compare", str(answers), "--models", "dawid_skene,raykar", "--texts",
+                 str(texts), "--method", "map"]) == 2
+    assert "raykar" in capsys.readouterr().err and not seen
