@@ -789,6 +789,13 @@ def _compare_notes(table, has_loo: bool, args) -> list[str]:
                 f"from these draws, so those elpd_loo values are approximate.")
         else:
             notes.append(f"All Pareto k <= {PARETO_K_BAD}: the LOO estimates are reliable.")
+        terms = table["loo_terms"].dropna() if "loo_terms" in table else []
+        matched = [int(t.split(", ")[1].split()[0]) for t in terms if "moment-matched" in t]
+        if matched:
+            notes.append(
+                f"Moment matching (no refit) repaired {sum(matched)} task term(s) that had "
+                f"Pareto k > {PARETO_K_BAD} in {len(matched)} model(s); column loo_terms of "
+                f"compare.csv says which.")
     if "converged" in table and not table["converged"].all() and args.method == "nuts":
         n_bad = int((~table["converged"].astype(bool)).sum())
         notes.append(

@@ -328,6 +328,11 @@ def test_compare_notes_explain_the_flags():
     table["converged"] = True
     assert _compare_notes(table, True, args) == [
         "All Pareto k <= 0.7: the LOO estimates are reliable."]
+    table["loo_terms"] = ["plain, 3 moment-matched", "plain", "integrated, 1 moment-matched",
+                          np.nan]
+    assert _compare_notes(table, True, args)[1] == (
+        "Moment matching (no refit) repaired 4 task term(s) that had Pareto k > 0.7 in 2 "
+        "model(s); column loo_terms of compare.csv says which.")
     assert _compare_notes(table, False, argparse.Namespace(method="map")) == []
 
 
