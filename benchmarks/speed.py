@@ -367,7 +367,8 @@ def report(results: dict, nuts: dict | None, wall: float) -> str:
                 f"{nuts['mean_accept']:.2f} | {nuts['peak_mib']:.0f} |",
                 "",
                 f"Profile: a second NUTS fit with 2 warmup + 2 draws (MAP start + tracing + "
-                f"compiling the sampler; NUTS is recompiled by every `fit` call) took "
+                f"compiling the sampler for its warmup length; a later fit with the same "
+                f"settings and shapes reuses the compiled sampler) took "
                 f"{nuts['fixed_s']:.1f} s, so about {nuts['wall_s'] - nuts['fixed_s']:.0f} s of "
                 f"the wall time is sampling. Warm MAP {nuts['map_warm_s']:.2f} s. One jitted "
                 f"value-and-gradient of the log density: {nuts['grad_ms']:.2f} ms; four at once "
