@@ -239,10 +239,7 @@ def loo(fit, pointwise: bool = True, integrate: bool | None = None, n_nodes: int
     if integrate and not (has_rule or built_in):
         raise ValueError(f"{fit.model.name} declares no per-task parameters to integrate out")
     integrate = has_rule and integrate is not False
-    dt = fit.to_arviz(posterior_predictive=False)
-    if integrate:
-        ll = dt["log_likelihood"]["answers"]
-        dt["log_likelihood"]["answers"] = ll.copy(data=integrated_log_likelihood(fit, n_nodes))
+    dt = _loo_tree(fit, integrate, n_nodes)
     with warnings.catch_warnings():
         # ArviZ warns when some Pareto k are high; we report them in pareto_k_summary
         warnings.simplefilter("ignore", UserWarning)
@@ -271,6 +268,15 @@ def loo(fit, pointwise: bool = True, integrate: bool | None = None, n_nodes: int
     out.terms = ("integrated" if out.integrated else "plain") + (
         f", {out.moment_matched} moment-matched" if out.moment_matched else "")
     return out
+
+
+def _loo_tree(fit, integrate: bool, n_nodes: int):
+    """Return the fit's DataTree for LOO, its per-task terms integrated where asked."""
+    dt = fit.to_arviz(posterior_predictive=False)
+    if integrate:
+        ll = dt["log_likelihood"]["answers"]
+        dt["log_likelihood"]["answers"] = ll.copy(data=integrated_log_likelihood(fit, n_nodes))
+    return dt
 
 
 def moment_match_loo(fit, elpd, n_nodes: int = 24, max_tasks: int = MM_MAX_TASKS):
@@ -305,10 +311,7 @@ def moment_match_loo(fit, elpd, n_nodes: int = 24, max_tasks: int = MM_MAX_TASKS
     upars, log_prob_upars, log_lik_i_upars = moment_match_functions(fit, integrated, n_nodes)
     if upars.shape[-1] >= shape[0] * shape[1] or not np.isfinite(upars.values).all():
         return elpd
-    dt = fit.to_arviz(posterior_predictive=False)
-    if integrated:
-        ll = dt["log_likelihood"]["answers"]
-        dt["log_likelihood"]["answers"] = ll.copy(data=integrated_log_likelihood(fit, n_nodes))
+    dt = _loo_tree(fit, integrated, n_nodes)
     with warnings.catch_warnings():
         # ArviZ warns per task that did not improve and about the ones left: counted below
         warnings.simplefilter("ignore", UserWarning)
