@@ -134,12 +134,21 @@ class LogisticRandomEffects(ItemEffectModel):
         """Free worker logits ``zeta + omega * beta_raw``, (W, K, K - 1)."""
         return params["zeta"] + params["omega"] * params["beta_raw"]
 
-    def answer_table(self, params: Params, data: CrowdData) -> jax.Array:
-        """``log p(y = l | z = k, e_s)`` of every answer's worker, shape ``(N, K, S, L)``."""
+    def worker_table(self, params: Params, data: CrowdData) -> jax.Array:
+        """``log p(y = l | z = k, e_s)`` of every worker, shape ``(W, K, S, L)``.
+
+        The table depends on the answer only through its worker, so it is built once per
+        worker and gathered per answer (``N / W`` times less work than one per answer: on
+        dog, 8,070 answers by 109 workers, a gradient is ~10x cheaper).
+        """
         nodes, _ = self.nodes(data)
-        beta = self.worker_logits(params)[data.worker]  # (N, K, K-1)
+        beta = self.worker_logits(params)  # (W, K, K-1)
         item = params["chi"][:, None, :] * nodes[None]  # (K, S, K-1)
         return jax.nn.log_softmax(pad_logits(beta[:, :, None, :] - item[None]), -1)
+
+    def answer_table(self, params: Params, data: CrowdData) -> jax.Array:
+        """``log p(y = l | z = k, e_s)`` of every answer's worker, shape ``(N, K, S, L)``."""
+        return self.worker_table(params, data)[data.worker]
 
     def log_terms(self, params: Params, data: CrowdData, labels):
         """Per-task ``log pi_k + log sum_s w_s prod_n p(y_n | k, e_s)`` and zero emissions.
@@ -149,11 +158,12 @@ class LogisticRandomEffects(ItemEffectModel):
         :meth:`generate`).
         """
         _, logw = self.nodes(data)
-        table = self.answer_table(params, data)  # (N, K, S, L)
         log_pi = jnp.log(params["pi"])
         if labels is None:
+            table = self.answer_table(params, data)  # (N, K, S, L)
             return log_pi, jax.nn.logsumexp(table + logw[None, None, :, None], axis=2)
-        picked = jnp.take_along_axis(table, labels[:, None, None, None], axis=-1)[..., 0]
+        by_label = jnp.moveaxis(self.worker_table(params, data), -1, 1)  # (W, L, K, S)
+        picked = by_label[data.worker, labels]  # (N, K, S): each answer's own label
         per_node = jax.ops.segment_sum(picked, data.task, num_segments=data.n_tasks,
                                        indices_are_sorted=data.tasks_sorted)  # (T, K, S)
         integrated = jax.nn.logsumexp(per_node + logw, axis=-1)
