@@ -173,9 +173,9 @@ def gold_scores(fit, gold=None, n_bins: int = 10) -> dict:
 
 
 def vote_agreement(fit) -> float:
-    """Share of tasks whose label (the top class of the fit's task posterior) is a plurality
-    answer of the task's workers; no gold needed.
+    """Return the share of tasks whose label is a plurality answer of the task's workers.
 
+    The label is the top class of the fit's task posterior; no gold is needed.
     A sanity signal next to elpd: models of the same crowd mostly agree with the vote (by
     construction they differ where workers differ), so a model far below the others has
     classes that may not be identified (e.g. a per-item effect that stands in for the class
@@ -417,7 +417,8 @@ class CompareResult:
         ``elpd_diff`` (best minus this model, >= 0), ``dse`` (its se), ``weight``
         (stacking), Pareto k counts, ``accuracy``, ``log_loss``, ``ece`` (on gold), ``seconds``
         (the fit), ``loo_seconds`` (its PSIS-LOO, with any integration over task parameters),
-        ``vote_agreement`` (:func:`vote_agreement`, no gold), ``r_hat`` (max), ``ess`` (min of bulk and tail ESS), ``divergences``, ``converged``
+        ``vote_agreement`` (:func:`vote_agreement`, no gold), ``r_hat`` (max), ``ess`` (min of
+        bulk and tail ESS), ``divergences``, ``converged``
         and ``problems``; sorted by ``elpd_loo`` (best first) when there is LOO. A model that
         has not converged keeps its rank, marked ``!`` by :meth:`to_string`.
     fits : dict of name -> Fit
@@ -480,7 +481,7 @@ VOTE_GAP = 0.2  # a model this far below the other models' median agreement is n
 
 
 def _vote_notes(t: pd.DataFrame) -> list[str]:
-    """The note that names models whose labels leave the plurality vote far more than the rest."""
+    """Name the models whose labels leave the plurality vote far more than the others'."""
     if "vote_agreement" not in t:
         return []
     agree = t["vote_agreement"].drop(index="majority_vote", errors="ignore").dropna()

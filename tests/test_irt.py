@@ -210,8 +210,8 @@ def test_integrated_term_vectorized_equals_the_generic_scan(name):
     tasks included; the 3PL's grid (1,536 nodes) is also taken in chunks of nodes."""
     import dataclasses
 
-    from crowdzoo.models.base import CrowdModel
     from crowdzoo.models import irt as irt_module
+    from crowdzoo.models.base import CrowdModel
 
     model = get_model(name)
     data = crowd_data(random_crowd(n_tasks=12, n_workers=7, per_task=5, seed=4))
