@@ -10,7 +10,10 @@ same-shaped data reuses them:
   at a time by one compiled ``lax.scan`` (a masked tail makes any count one program), so a
   progress bar moves between chunks. Chains run in parallel over JAX devices (``pmap``) or in
   sequence (the same program per chain), and chain ``c`` always uses the ``c``-th split of
-  the seed: the same seed gives the same draws either way.
+  the seed: the same seed gives the same draws either way. What the chains share (the start
+  in the unconstrained space, its energy and gradient and, with ``mass_matrix="laplace"``,
+  the diagonal of the inverse Hessian there as a fixed mass matrix) is one program
+  (:func:`nuts_start`), so each chain's init compiles no potential of its own.
 * SVI: numpyro's ``SVI`` with an AutoNormal / AutoDelta guide started at the MAP, advanced in
   chunks the same way; the guide is set up abstractly (:func:`_set_up_guide`), not by
   NumPyro's eager run of the model (one compile per operation).
