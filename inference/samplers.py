@@ -58,9 +58,9 @@ class NutsRun(NamedTuple):
 #: largest number of unconstrained parameters for which ``mass_matrix="laplace"`` computes the
 #: Hessian (D x D floats, D Hessian-vector products); above it NUTS adapts the mass matrix
 LAPLACE_MAX_DIM = 4000
-#: Hessian-vector products per batch, and the budget of batch x answers x classes floats that
-#: caps it (the forward-over-reverse pass holds a few such arrays)
-_HVP_BATCH, _HVP_FLOATS = 64, 1 << 24
+#: budget of (Hessian-vector products at once) x answers x classes floats: the
+#: forward-over-reverse pass holds a few such arrays; within it all products are one vmap
+_HVP_FLOATS = 1 << 24
 
 
 class NutsStart(NamedTuple):
@@ -83,9 +83,10 @@ def _start_fn(model, laplace: bool, hvp_batch: int):
     One program for what every chain shares: the start in the unconstrained space, the
     potential energy and its gradient there (NumPyro's ``init_kernel`` would otherwise compile
     them into each chain's init) and, with ``laplace``, the Hessian of the potential energy
-    at the start (batched Hessian-vector products, so memory stays ``hvp_batch`` x one
-    gradient) and the diagonal of its inverse: the marginal variances of the Laplace
-    approximation, the diagonal inverse mass matrix NUTS would otherwise learn in warmup.
+    at the start (Hessian-vector products, all at once when ``hvp_batch`` covers them, else
+    in batches of ``hvp_batch`` so that memory stays bounded) and the diagonal of its
+    inverse: the marginal variances of the Laplace approximation, the diagonal inverse mass
+    matrix NUTS would otherwise learn in warmup.
     ``ok`` says whether the Hessian was positive definite (a mode) and the variances finite.
     """
     from jax.flatten_util import ravel_pytree
@@ -105,7 +106,10 @@ def _start_fn(model, laplace: bool, hvp_batch: int):
             return jax.jvp(grad_flat, (flat,), (v,))[1]
 
         eye = jnp.eye(flat.size, dtype=flat.dtype)
-        hess = jax.lax.map(hvp, eye, batch_size=hvp_batch)
+        if hvp_batch >= flat.size:  # all at once (one vmap: quicker to trace and compile)
+            hess = jax.vmap(hvp)(eye)
+        else:
+            hess = jax.lax.map(hvp, eye, batch_size=hvp_batch)
         hess = 0.5 * (hess + hess.T)
         chol = jnp.linalg.cholesky(hess)  # NaN unless positive definite
         inv_chol = jax.scipy.linalg.solve_triangular(chol, eye, lower=True)
@@ -138,7 +142,8 @@ def nuts_start(model, data, params0, *, laplace: bool) -> tuple[NutsStart, str]:
         z, pe, grad = _start_fn(model, False, 1)(data, params0)
         return NutsStart(z, pe, grad, None), used
     per_hvp = max(data.n_answers * data.n_classes, 1)
-    batch = int(max(1, min(_HVP_BATCH, _HVP_FLOATS // per_hvp)))
+    batch = int(max(1, _HVP_FLOATS // per_hvp))
+    batch = batch if batch < dim else LAPLACE_MAX_DIM  # "all at once" (one key per setting)
     z, pe, grad, variances, ok = _start_fn(model, True, batch)(data, params0)
     if not bool(ok):
         return NutsStart(z, pe, grad, None), ("adapt (the Hessian at the start is not "

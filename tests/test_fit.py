@@ -442,7 +442,7 @@ def test_nuts_reuses_its_compiled_sampler(nuts_pair):
     assert other.samples["confusion"].shape[:2] == (2, OPTS["nuts"]["num_samples"])
 
 
-def test_laplace_mass_matrix_is_the_inverse_hessian_diagonal_at_the_map(nuts_pair):
+def test_laplace_mass_matrix_is_the_inverse_hessian_diagonal_at_the_map(nuts_pair, monkeypatch):
     """dawid_skene's NUTS starts from the Laplace approximation at the MAP: the diagonal of
     the inverse Hessian of the potential energy (here against jax.hessian + a float64
     inverse), kept fixed while the step size adapts; the fit says so."""
@@ -470,6 +470,12 @@ def test_laplace_mass_matrix_is_the_inverse_hessian_diagonal_at_the_map(nuts_pai
     want = np.diag(np.linalg.inv(0.5 * (hess + hess.T)))
     assert (want > 0).all()
     np.testing.assert_allclose(np.asarray(start.inverse_mass_matrix), want, rtol=2e-3)
+    # on big crowds the Hessian-vector products run in batches (here of 2): same metric
+    from crowdzoo.inference import samplers
+
+    monkeypatch.setattr(samplers, "_HVP_FLOATS", 2 * cdata.n_answers * cdata.n_classes)
+    batched, _ = nuts_start(model, cdata, point, laplace=True)
+    np.testing.assert_allclose(np.asarray(batched.inverse_mass_matrix), want, rtol=2e-3)
     # the start's energy and gradient are the potential's own
     pe, grad = jax.jit(jax.value_and_grad(energy))(flat)
     np.testing.assert_allclose(float(start.potential_energy), float(pe), rtol=1e-6)
