@@ -12,7 +12,7 @@
     crowdzoo summary ANSWERS.csv [--gold GOLD.csv] [--classes ...] [--na-values ...]
     crowdzoo compare ANSWERS.csv --models dawid_skene,one_coin,glad [--gold GOLD.csv]
                  [--method nuts|svi|map] [--num-warmup N --num-samples N --num-chains N]
-                 [--out DIR] [--overwrite]
+                 [--reloo [--reloo-max-refits N]] [--out DIR] [--overwrite]
     crowdzoo next ANSWERS.csv --out NEXT.csv [--model dawid_skene] [--n 100]
                  [--workers IDS.txt] [--method map|svi|nuts] [--allow-repeats]
                  [--gold GOLD.csv] [--features FEATURES.csv] [--task-col ...] [--seed 0]
