@@ -5,7 +5,8 @@ its LOO as ``compare`` computes it (PSIS, integrated terms where the model has t
 parameters, moment matching where it can work), then the flagged terms refitted
 (:func:`crowdzoo.inference.compare.reloo_tasks`) with ``--max-refits`` refits (exact LOO
 when the flagged tasks are no more, K-fold folds of them otherwise) and with a single fold
-(all flagged tasks left out together, one refit). ``--exact-check N`` also refits N flagged
+(all flagged tasks left out together, one refit), with JAX's compile cache on disk off (the
+times are a first run's). ``--exact-check N`` also refits N flagged
 tasks one at a time and sets their exact LOO terms beside their fold terms. Rows go to
 ``results/reloo.csv``; ``results/reloo.md`` (with a README section) is rendered from it.
 
@@ -107,8 +108,10 @@ def render(df: pd.DataFrame) -> None:
              "whose PSIS term is unreliable, before and after moment matching, then after "
              "the refits; `refits`: fits run (exact LOO when the flagged tasks are at most "
              "`--max-refits`, otherwise that many K-fold folds of them); `1 fold`: all "
-             "flagged tasks left out of a single refit; seconds on a shared 2-core machine "
-             "under load (pessimistic).", "",
+             "flagged tasks left out of a single refit. Seconds: wall time with no compile "
+             "cache on disk (each fit and each refit with a new number of answers compiles), on "
+             "a shared 2-core machine under load (pessimistic); `reloo s` is all the refits, "
+             "`1 fold s` the single refit.", "",
              "| dataset | model | setting | fit s | LOO s | k>0.7 PSIS / MM / reloo | "
              "refits | reloo s | refit r_hat | elpd (se) before | elpd after (refits) | "
              "elpd after (1 fold) | 1 fold s |",
@@ -148,7 +151,8 @@ def main() -> None:
     p.add_argument("--exact-check", type=int, default=0)
     p.add_argument("--render", action="store_true", help="only render results/reloo.md")
     args = p.parse_args()
-    crowdzoo.setup()
+    # no compile cache on disk: every fit and refit compiles, as on a first run
+    crowdzoo.setup(compilation_cache=False)
     df = pd.read_csv(CSV) if CSV.exists() else pd.DataFrame()
     if not args.render:
         for name in args.models.split(","):

@@ -771,6 +771,9 @@ def _compare_progress(i: int, n: int, row: dict) -> None:
         parts.append(f"elpd_loo {row['elpd_loo']:.1f} +- {row['se']:.1f}")
         if num("k_bad"):
             parts.append(f"{int(row['k_bad'])} task(s) with Pareto k > 0.7")
+        if num("refitted"):
+            parts.append(f"{int(row['refitted'])} high-k task term(s) refitted "
+                         f"({int(row['refits'])} refit(s), {row['reloo_seconds']:.0f} s)")
     if num("r_hat") is not None:
         parts.append(f"max r_hat {row['r_hat']:.3f}")
     if num("accuracy") is not None:

@@ -247,6 +247,9 @@ def loo(fit, pointwise: bool = True, integrate: bool | None = None, n_nodes: int
     import arviz as az
     import numpyro  # noqa: F401  (numpyro before arviz)
 
+    if not isinstance(reloo, (bool, np.bool_)):
+        raise TypeError(f"reloo must be True or False (reloo_max_refits sets how many refits), "
+                        f"got {reloo!r}")
     if not fit.has_draws:
         raise ValueError(f"LOO needs posterior draws; {fit.model.name} was fitted by "
                          f"{fit.method!r} (use method='nuts')")

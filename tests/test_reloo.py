@@ -8,6 +8,7 @@ probabilities, computed here in closed form from the counts.
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import arviz as az
@@ -138,6 +139,8 @@ def test_reloo_refuses_what_it_cannot_refit(gold_fit):
     from crowdzoo.inference.result import Fit
 
     bare = Fit(fit.model, "nuts", fit.annotations, fit.data, samples=fit.samples)
+    with pytest.raises(TypeError, match="reloo must be True or False"):
+        C.loo(fit, reloo=3)
     with pytest.raises(ValueError, match="records no settings"):
         C.reloo_tasks(bare, psis)
     with pytest.raises(ValueError, match="sizes"):
@@ -187,6 +190,7 @@ def test_compare_command_reloo(tmp_path, capsys, monkeypatch):
     assert row["k_bad_psis"] >= 1 and row["refitted"] == row["k_bad_psis"] and row["refits"] == 1
     assert row["k_bad"] == 0 and "refitted" in row["loo_terms"]
     assert "dawid_skene ?" not in out  # no longer ranked on unreliable terms
+    assert f"{int(row['refitted'])} high-k task term(s) refitted (1 refit(s), " in out, out
     assert (f"Refits without them (exact LOO) replaced {int(row['refitted'])} task term(s)"
             in out), out
     # without --reloo the note says how to get them
@@ -198,3 +202,31 @@ def test_compare_command_reloo(tmp_path, capsys, monkeypatch):
     assert "Rerun with --reloo" in _compare_notes(t, True, args)[0]
     assert main(["compare", str(answers), "--reloo-max-refits", "0"]) != 0
     assert main(["compare", str(answers), "--reloo-max-refits", "2"]) != 0
+
+
+@pytest.mark.filterwarnings("ignore::crowdzoo.inference.diagnostics.ConvergenceWarning")
+def test_refitted_integrated_term_agrees_with_reliable_psis():
+    """GLAD (a difficulty per task, integrated out of its LOO term): a task whose PSIS term
+    is reliable (k < 0.5), refitted anyway, gets the same term within its Monte Carlo error:
+    the refit, the left-out task's index and the integration over its difficulty agree."""
+    from conftest import SMALL_CROWD, SMALL_DRAWS, SMALL_NUTS
+
+    sim = simulate("glad", **SMALL_CROWD, seed=2)
+    fit = crowdzoo.fit("glad", sim.annotations, method="nuts", seed=0, progress=False,
+                       num_chains=2, num_samples=SMALL_DRAWS // 2, chain_method="sequential",
+                       **SMALL_NUTS)
+    psis = C.loo(fit)
+    assert psis.integrated
+    k = np.asarray(psis.pareto_k)
+    t = int(np.argmin(k))
+    assert k[t] < 0.5
+    forced = copy.deepcopy(psis)
+    forced.pareto_k[t] = 1.0  # as if flagged
+    out = C.reloo_tasks(fit, forced)
+    assert out.refitted == 1 and out.terms == "integrated, 1 refitted"
+    before, after = np.asarray(psis.elpd_i), np.asarray(out.elpd_i)
+    # both carry Monte Carlo error (PSIS's about as large as the refit's): here 0.055 apart,
+    # the refit's MCSE 0.023
+    assert abs(after[t] - before[t]) < 6 * out.refit_mcse[0] + 0.02, (after[t], before[t])
+    others = np.arange(k.size) != t
+    np.testing.assert_array_equal(after[others], before[others])
