@@ -102,8 +102,8 @@ def render(args) -> str:
         "a user runs, not the Python API). NUTS from the MAP, gold left out of every fit and "
         "used only to score it. Wall time and peak resident memory (RSS) are "
         "`/usr/bin/time -v`'s, for the whole command (reading, every model, LOO, plots). "
-        "**The machine was shared**: 2 cores, 3-4 other jobs running, so the times are "
-        "pessimistic (roughly 2-3x a quiet machine).",
+        "**The machine was shared** (2 cores; how loaded is said under each set): the times "
+        "are pessimistic, up to 2-3x a quiet machine's.",
         "",
         "Reading the table: `?` after a name: some task's Pareto k > 0.7 (its elpd_loo, and "
         "rank, unreliable; the count is in `k>0.7`); `!`: not converged by the zoo's test "

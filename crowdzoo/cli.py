@@ -803,7 +803,8 @@ def _compare_notes(table, has_loo: bool, args) -> list[str]:
             notes.append(f"All Pareto k <= {PARETO_K_BAD}: the LOO estimates are reliable.")
         terms = table["loo_terms"].dropna() if "loo_terms" in table else []
         for what, say in (("moment-matched", "Moment matching (no refit) repaired"),
-                          ("refitted", "Refits without them (exact LOO) replaced")):
+                          ("refitted", "Refits without them (exact LOO; K-fold where "
+                                       "loo_terms says folds) replaced")):
             counts = [int(m.group(1)) for t in terms
                       if (m := re.search(rf"(\d+) {what}", t)) is not None]
             if counts:

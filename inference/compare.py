@@ -54,6 +54,7 @@ __all__ = [
     "loo",
     "pareto_k_summary",
     "reloo_tasks",
+    "vote_agreement",
 ]
 
 #: fewest posterior draws (chains x draws) PSIS-LOO can use: ArviZ fits a generalized Pareto
@@ -182,6 +183,25 @@ def gold_scores(fit, gold=None, n_bins: int = 10) -> dict:
     return {"accuracy": acc, "log_loss": log_loss(p, gg),
             "ece": expected_calibration_error(p, gg, n_bins),
             "brier": float(((p - onehot) ** 2).sum(1).mean()), "n_gold": int(len(gg))}
+
+
+def vote_agreement(fit) -> float:
+    """Return the share of tasks whose label is a plurality answer of the task's workers.
+
+    The label is the top class of the fit's task posterior; no gold is needed.
+    A sanity signal next to elpd: models of the same crowd mostly agree with the vote (by
+    construction they differ where workers differ), so a model far below the others has
+    classes that may not be identified (e.g. a per-item effect that stands in for the class
+    when tasks have few answers), whatever its elpd. Tasks without answers are left out.
+    """
+    data = fit.data
+    k = data.n_classes
+    task, label = np.asarray(data.task), np.asarray(data.label)
+    votes = np.bincount(task * k + label, minlength=data.n_tasks * k).reshape(-1, k)
+    answered = votes.sum(1) > 0
+    top = fit.task_posterior().to_numpy().argmax(1)
+    hit = votes[np.arange(data.n_tasks), top] == votes.max(1)
+    return float(hit[answered].mean())
 
 
 # --- LOO -------------------------------------------------------------------------------
@@ -580,7 +600,7 @@ class CompareResult:
         ``elpd_diff`` (best minus this model, >= 0), ``dse`` (its se), ``weight``
         (stacking), Pareto k counts, ``accuracy``, ``log_loss``, ``ece`` (on gold), ``seconds``
         (the fit), ``loo_seconds`` (its LOO: PSIS, with any integration over task parameters,
-        moment matching and refits),
+        moment matching and refits), ``vote_agreement`` (:func:`vote_agreement`, no gold),
         ``r_hat`` (max), ``ess`` (min of bulk and tail ESS), ``divergences``, ``converged``
         and ``problems``; sorted by ``elpd_loo`` (best first) when there is LOO. A model that
         has not converged keeps its rank, marked ``!`` by :meth:`to_string`.
@@ -603,6 +623,8 @@ class CompareResult:
                                 for d, s in zip(t["elpd_diff"], t["dse"], strict=True)]
             out["p_loo"] = t["p_loo"].map(lambda v: "-" if pd.isna(v) else f"{v:.1f}")
             out["k>0.7"] = t["k_bad"].map(lambda v: "-" if pd.isna(v) else str(int(v)))
+        if "vote_agreement" in t:
+            out["votes"] = t["vote_agreement"].map(lambda v: "-" if pd.isna(v) else f"{v:.2f}")
         for col, fmt in (("accuracy", "{:.4f}"), ("log_loss", "{:.4f}"), ("ece", "{:.4f}")):
             if col in t:
                 out[col] = t[col].map(lambda v, f=fmt: "-" if pd.isna(v) else f.format(v))
@@ -627,6 +649,7 @@ class CompareResult:
                               for n, v, u in zip(t.index, k_bad, unreliable, strict=True) if u)
             notes.append(f"? tasks with Pareto k > 0.7 ({worst}): that elpd_loo is unreliable, "
                          f"and so is its rank")
+        notes += _vote_notes(t)
         if "converged" in t:
             # a model that has not converged is ranked, but never silently
             out.index = [f"{n} !" if not ok else n for n, ok in
@@ -635,6 +658,28 @@ class CompareResult:
                 notes.append("! not converged (r_hat > 1.01, ESS < 100 per chain or "
                              "divergences): its LOO and rank are not trustworthy")
         return "\n".join([out.to_string()] + notes)
+
+
+VOTE_GAP = 0.2  # a model this far below the other models' median agreement is named
+
+
+def _vote_notes(t: pd.DataFrame) -> list[str]:
+    """Name the models whose labels leave the plurality vote far more than the others'."""
+    if "vote_agreement" not in t:
+        return []
+    agree = t["vote_agreement"].drop(index="majority_vote", errors="ignore").dropna()
+    if len(agree) < 3:
+        return []
+    notes = []
+    for name, v in agree.items():
+        rest = agree.drop(index=name)
+        if v < rest.median() - VOTE_GAP:
+            notes.append(
+                f"{name}: its labels agree with the plurality vote on {v:.0%} of tasks, the "
+                f"other models on {rest.min():.0%}-{rest.max():.0%} (column votes): its classes "
+                f"may not be identified (a high elpd can come from predicting the answers "
+                f"without them); look at its class frequencies before trusting its rank")
+    return notes
 
 
 def compare_models(
@@ -722,6 +767,7 @@ def compare_models(
                        moment_matched=elpd.moment_matched, refitted=elpd.refitted,
                        refits=elpd.refits, reloo_seconds=elpd.reloo_seconds,
                        loo_seconds=time.perf_counter() - start, **pareto_k_summary(elpd))
+        row["vote_agreement"] = vote_agreement(res)
         if has_gold:
             row.update(gold_scores(res, gold))
         rows.append(row)

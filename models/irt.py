@@ -106,7 +106,7 @@ import numpyro
 import numpyro.distributions as dist
 
 from .base import CrowdModel, Params, soft_majority_vote
-from .core import CrowdData, observe_or_generate
+from .core import CrowdData, clamp_gold, observe_or_generate
 from .quadrature import gauss_hermite_normal, gauss_legendre_beta
 from .raykar import binary_table, pick_labels
 
@@ -357,29 +357,34 @@ class IRT(CrowdModel):
             return None
         return self.item_rule(n_nodes)
 
-    def per_node_log_lik(self, params: Params, data: CrowdData, labels=None) -> jax.Array:
+    def per_node_log_lik(self, params: Params, data: CrowdData, labels=None,
+                         rule=None) -> jax.Array:
         """``log Pr(y_t | z_t = k, item effects at node q, raters)``, shape ``(T, Q, K)``.
 
-        The answers' terms at every node, summed per task; over large grids (the 3PL's on
-        thousands of answers) in chunks of nodes, so the ``(N, Q, K)`` array stays small.
+        ``rule``: ``(nodes, log_weights)`` of :meth:`item_rule` (default: the model's own).
+        An answer's term depends on the task only through the node, so it is tabled once per
+        rater, observed label, node and class (``W x 2 x Q x 2``, ``N / W`` times fewer
+        sigmoids than one per answer), gathered per answer and summed per task; over large
+        grids (the 3PL's on thousands of answers) in chunks of nodes, so the ``(N, Q, K)``
+        array stays small.
         """
         labels = data.label if labels is None else labels
-        nodes, log_w = self.item_rule()
+        nodes, log_w = self.item_rule() if rule is None else rule
         sens, spec = self.alphas(params)
-        sens_n, spec_n = sens[data.worker][:, None], spec[data.worker][:, None]  # (N, 1)
-        sign = (2.0 * labels - 1.0)[:, None]  # +1 for a "1", -1 for a "0"
-        yes = (labels == 1)[:, None]
+        sens_w, spec_w = sens[:, None, None], spec[:, None, None]  # (W, 1, 1)
+        sign = jnp.array([-1.0, 1.0])[:, None]  # (2, 1): the observed label 0 / 1
+        yes = jnp.array([False, True])[:, None]
 
         def block(sub):  # nodes (C,) -> (T, C, K)
-            # only the observed answer's term: log_sigmoid(+-a) without the full 2 x 2 table
-            beta, delta, lam = self._node_effects(sub, (None, slice(None)))
-            e1 = jax.nn.log_sigmoid(sign * delta * (sens_n - beta))  # z = 1
-            e0 = jax.nn.log_sigmoid(-sign * delta * (spec_n - beta))  # z = 0
+            beta, delta, lam = self._node_effects(sub, (None, slice(None)))  # (1, C)
+            e1 = jax.nn.log_sigmoid(sign * delta * (sens_w - beta))  # z = 1: (W, 2, C)
+            e0 = jax.nn.log_sigmoid(-sign * delta * (spec_w - beta))  # z = 0
             if lam is not None:  # a correct answer may be a guess: lambda + (1 - lambda) p
                 log_lam, log1m_lam = jnp.log(lam), jnp.log1p(-lam)
                 e1 = jnp.where(yes, jnp.logaddexp(log_lam, log1m_lam + e1), log1m_lam + e1)
                 e0 = jnp.where(yes, log1m_lam + e0, jnp.logaddexp(log_lam, log1m_lam + e0))
-            emit = jnp.stack([e0, e1], axis=-1)  # (N, C, K)
+            table = jnp.stack([e0, e1], axis=-1)  # (W, 2, C, K)
+            emit = table[data.worker, labels]  # (N, C, K): each answer's own label
             return jax.ops.segment_sum(emit, data.task, num_segments=data.n_tasks,
                                        indices_are_sorted=data.tasks_sorted)
 
@@ -394,6 +399,22 @@ class IRT(CrowdModel):
         out = jax.lax.map(block, stacked)  # (n_chunks, T, chunk, K)
         out = jnp.moveaxis(out, 0, 1).reshape(data.n_tasks, n_chunks * chunk, -1)
         return out[:, :q]
+
+    def integrated_task_log_lik(self, params: Params, data: CrowdData,
+                                n_nodes: int = 24) -> jax.Array:
+        """Per-task log-likelihood with the task's item effects integrated out, ``(T,)``.
+
+        The rule of :meth:`task_quadrature`, all nodes at once through
+        :meth:`per_node_log_lik` (the base class scans the nodes one full likelihood at a
+        time): ``log sum_k pi_k sum_q w_q p(y_t | k, node_q)``, gold clamped as everywhere.
+        """
+        rule = self.task_quadrature(data, n_nodes)
+        if rule is None:
+            return super().integrated_task_log_lik(params, data, n_nodes)
+        per_node = self.per_node_log_lik(params, data, rule=rule)  # (T, Q, K)
+        integrated = jax.nn.logsumexp(per_node + rule[1][None, :, None], axis=1)  # (T, K)
+        logits = clamp_gold(jnp.log(params["pi"]) + integrated, data.gold)
+        return jax.nn.logsumexp(logits, axis=-1)
 
     def item_posterior(self, params: Params, data: CrowdData) -> jax.Array:
         """Return the log posterior weights ``(T, Q)`` of each task's item-effect nodes.

@@ -336,6 +336,40 @@ def test_compare_notes_explain_the_flags():
     assert _compare_notes(table, False, argparse.Namespace(method="map")) == []
 
 
+def test_vote_agreement_flags_a_model_whose_labels_leave_the_vote(demo):
+    """`vote_agreement` by hand on the demo crowd: majority vote agrees with itself on every
+    task, Dawid-Skene on most; a fit whose task posterior is shifted by one class agrees on
+    few, and compare's note names it (and only it) when it is 0.2 below the others' median."""
+    from crowdzoo.inference.compare import CompareResult, _vote_notes, vote_agreement
+
+    mv = crowdzoo.fit("majority_vote", demo)
+    ds = crowdzoo.fit("dawid_skene", demo, use_gold=False)
+    assert vote_agreement(mv) == 1.0
+    a_ds = vote_agreement(ds)
+    frame = demo.to_frame()
+    votes = pd.crosstab(frame["task"], frame["label"])
+    plural = votes.eq(votes.max(axis=1), axis=0)
+    by_hand = np.mean([plural.loc[t, lab] for t, lab in ds.labels().items()])
+    assert a_ds == pytest.approx(by_hand) and 0.8 < a_ds < 1.0
+
+    class Shifted:  # the same fit with its classes rotated by one
+        data = ds.data
+
+        def task_posterior(self):
+            post = ds.task_posterior()
+            return pd.DataFrame(np.roll(post.to_numpy(), 1, axis=1), index=post.index)
+
+    a_bad = vote_agreement(Shifted())
+    assert a_bad < 0.5
+    t = pd.DataFrame({"vote_agreement": [a_ds, a_bad, a_ds - 0.05, 1.0]},
+                     index=["dawid_skene", "shifted", "other", "majority_vote"])
+    notes = _vote_notes(t)
+    assert len(notes) == 1 and notes[0].startswith(f"shifted: its labels agree with the "
+                                                   f"plurality vote on {a_bad:.0%} of tasks")
+    assert "votes" in CompareResult(t.assign(method="map", seconds=1.0), {}, {}).to_string()
+    assert _vote_notes(t.drop(index="shifted")) == []
+
+
 def test_compare_progress_line(capsys):
     from crowdzoo.cli import _compare_progress
 
