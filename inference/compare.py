@@ -648,7 +648,8 @@ class CompareResult:
             worst = ", ".join(f"{n}: {int(v)} of {int(t.loc[n, 'k_good'] + t.loc[n, 'k_ok'] + v)}"
                               for n, v, u in zip(t.index, k_bad, unreliable, strict=True) if u)
             notes.append(f"? tasks with Pareto k > 0.7 ({worst}): that elpd_loo is unreliable, "
-                         f"and so is its rank")
+                         f"and so is its rank (reloo, a refit without those tasks, gives exact "
+                         f"terms)")
         notes += _vote_notes(t)
         if "converged" in t:
             # a model that has not converged is ranked, but never silently
