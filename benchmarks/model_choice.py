@@ -87,7 +87,7 @@ SVI_MANY_CLASSES = ["item_difficulty"]
 LOOSE_R_HAT = 1.1
 COLUMNS = ["dataset", "model", "method", "accuracy", "ece", "log_loss", "elpd_loo", "se",
            "elpd_per_task", "loo_terms", "k_bad", "k_max", "r_hat", "ess", "divergences",
-           "converged", "seconds", "n_tasks", "n_answers", "settings"]
+           "converged", "seconds", "n_tasks", "n_answers", "settings", "vote_agreement"]
 
 
 def crowdkit_scores(name, kwargs, ann):

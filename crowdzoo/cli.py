@@ -12,7 +12,7 @@
     crowdzoo summary ANSWERS.csv [--gold GOLD.csv] [--classes ...] [--na-values ...]
     crowdzoo compare ANSWERS.csv --models dawid_skene,one_coin,glad [--gold GOLD.csv]
                  [--method nuts|svi|map] [--num-warmup N --num-samples N --num-chains N]
-                 [--out DIR] [--overwrite]
+                 [--reloo [--reloo-max-refits N]] [--out DIR] [--overwrite]
     crowdzoo next ANSWERS.csv --out NEXT.csv [--model dawid_skene] [--n 100]
                  [--workers IDS.txt] [--method map|svi|nuts] [--allow-repeats]
                  [--gold GOLD.csv] [--features FEATURES.csv] [--task-col ...] [--seed 0]
@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -266,6 +267,12 @@ def _add_compare_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-samples", type=_count, default=300,
                    help="nuts: draws per chain (default: 300); LOO needs chains x draws >= 25")
     p.add_argument("--num-chains", type=_count, default=2, help="nuts: chains (default: 2)")
+    p.add_argument("--reloo", action="store_true",
+                   help="refit each model without its tasks whose Pareto k stays > 0.7 and "
+                   "use those exact leave-out terms (each refit costs a fit; off by default)")
+    p.add_argument("--reloo-max-refits", type=_count, default=None, metavar="N",
+                   help="with --reloo: most refits per model; more flagged tasks are refitted "
+                   "in N folds (K-fold terms) (default: 10)")
     p.add_argument("--seed", type=_seed, default=0,
                    help="random seed, a whole number in [0, 2**32) (default: 0)")
     p.add_argument("--out", metavar="DIR", help="write compare.csv and the plots here")
@@ -764,6 +771,9 @@ def _compare_progress(i: int, n: int, row: dict) -> None:
         parts.append(f"elpd_loo {row['elpd_loo']:.1f} +- {row['se']:.1f}")
         if num("k_bad"):
             parts.append(f"{int(row['k_bad'])} task(s) with Pareto k > 0.7")
+        if num("refitted"):
+            parts.append(f"{int(row['refitted'])} high-k task term(s) refitted "
+                         f"({int(row['refits'])} refit(s), {row['reloo_seconds']:.0f} s)")
     if num("r_hat") is not None:
         parts.append(f"max r_hat {row['r_hat']:.3f}")
     if num("accuracy") is not None:
@@ -783,19 +793,24 @@ def _compare_notes(table, has_loo: bool, args) -> list[str]:
         flagged = int((k_bad > 0).sum())
         if flagged:
             # per model, not summed: the same task counts once per model it is flagged in
+            fix = ("" if getattr(args, "reloo", False) else
+                   " Rerun with --reloo to refit without them (exact terms; a fit per refit).")
             notes.append(
                 f"Pareto k > {PARETO_K_BAD} in {flagged} of {len(k_bad)} models (column "
                 f"k>0.7, marked ?): PSIS cannot estimate those tasks' leave-one-out terms "
-                f"from these draws, so those elpd_loo values are approximate.")
+                f"from these draws, so those elpd_loo values are approximate.{fix}")
         else:
             notes.append(f"All Pareto k <= {PARETO_K_BAD}: the LOO estimates are reliable.")
         terms = table["loo_terms"].dropna() if "loo_terms" in table else []
-        matched = [int(t.split(", ")[1].split()[0]) for t in terms if "moment-matched" in t]
-        if matched:
-            notes.append(
-                f"Moment matching (no refit) repaired {sum(matched)} task term(s) that had "
-                f"Pareto k > {PARETO_K_BAD} in {len(matched)} model(s); column loo_terms of "
-                f"compare.csv says which.")
+        for what, say in (("moment-matched", "Moment matching (no refit) repaired"),
+                          ("refitted", "Refits without them (exact LOO; K-fold where "
+                                       "loo_terms says folds) replaced")):
+            counts = [int(m.group(1)) for t in terms
+                      if (m := re.search(rf"(\d+) {what}", t)) is not None]
+            if counts:
+                notes.append(
+                    f"{say} {sum(counts)} task term(s) that had Pareto k > {PARETO_K_BAD} in "
+                    f"{len(counts)} model(s); column loo_terms of compare.csv says which.")
     if "converged" in table and not table["converged"].all() and args.method == "nuts":
         n_bad = int((~table["converged"].astype(bool)).sum())
         notes.append(
@@ -809,7 +824,12 @@ def cmd_compare(args) -> int:
     """``crowdzoo compare``: fit several models; print LOO and gold scores; write files."""
     import warnings
 
-    from .inference.compare import MIN_LOO_DRAWS, applicable_models, compare_models
+    from .inference.compare import (
+        MIN_LOO_DRAWS,
+        RELOO_MAX_REFITS,
+        applicable_models,
+        compare_models,
+    )
     from .inference.diagnostics import ConvergenceWarning
 
     if args.method == "nuts" and args.num_chains * args.num_samples < MIN_LOO_DRAWS:
@@ -842,18 +862,25 @@ def cmd_compare(args) -> int:
     if args.method == "nuts":
         options = {"num_warmup": args.num_warmup, "num_samples": args.num_samples,
                    "num_chains": args.num_chains}
+    if args.reloo_max_refits is not None and not args.reloo:
+        raise CliError("--reloo-max-refits sets how many refits --reloo may run; add --reloo")
+    if args.reloo and args.method == "map":
+        raise CliError("--reloo refits a sampler's LOO terms; --method map has no LOO")
+    refits = RELOO_MAX_REFITS if args.reloo_max_refits is None else args.reloo_max_refits
     out = None
     if args.out:
         planned = ["compare.csv", "compare_elpd.png", "calibration.png",
                    *[f"pareto_k_{m}.png" for m in names]]
         out = _outdir(args, "compare", planned, inputs=_input_files(args),
-                      models=names, method=args.method, seed=args.seed, options=options)
+                      models=names, method=args.method, seed=args.seed, options=options,
+                      reloo_max_refits=refits if args.reloo else None)
     start = time.perf_counter()
     with warnings.catch_warnings():
         # the table marks a model that has not converged ("!"), with its r_hat, ESS, divergences
         warnings.simplefilter("ignore", ConvergenceWarning)
         result = compare_models(data, names, method=args.method, seed=args.seed,
-                                progress=None, on_fit=_compare_progress, **options)
+                                progress=None, on_fit=_compare_progress, reloo=args.reloo,
+                                reloo_max_refits=refits, **options)
     print(f"{data.n_tasks} tasks, {data.n_workers} workers, {data.n_answers} answers, "
           f"{data.n_classes} classes; method={args.method}"
           + (f" ({args.num_chains} chains x {args.num_samples} draws)" if args.method == "nuts"

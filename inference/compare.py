@@ -3,7 +3,10 @@
 * :func:`loo` — Pareto-smoothed importance-sampling leave-one-out cross-validation over
   *tasks* (ArviZ's ``loo`` on the ``answers`` log-likelihood, one term per task: the
   predictive density of all the answers to a held-out task). Pareto ``k`` above 0.7 marks
-  tasks whose estimate is unreliable; they are counted, not hidden.
+  tasks whose estimate is unreliable; they are counted, not hidden. Their terms are
+  repaired where possible: moment matching (no refit) for NUTS fits of moderate dimension,
+  and, on request (``reloo``), refits that leave the still-flagged tasks out (exact LOO, or
+  K-fold folds of them past a cap on the refits).
 * :func:`expected_calibration_error`, :func:`log_loss` — how honest the task posteriors are,
   scored on gold (top-label ECE with equal-width confidence bins, Guo et al. 2017).
 * :func:`compare_models` — fit several models to the same answers and tabulate LOO, accuracy,
@@ -18,10 +21,13 @@ References
    JMLR 25(72):1-58, 2024.
 3. C. Guo, G. Pleiss, Y. Sun, K. Q. Weinberger. On Calibration of Modern Neural Networks.
    ICML 2017.
+4. T. Paananen, J. Piironen, P.-C. Buerkner, A. Vehtari. Implicitly adaptive importance
+   sampling. Statistics and Computing 31(16), 2021.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 import warnings
@@ -35,6 +41,7 @@ __all__ = [
     "CompareResult",
     "MIN_LOO_DRAWS",
     "PARETO_K_BAD",
+    "RELOO_MAX_REFITS",
     "applicable_models",
     "calibration_curve",
     "compare_models",
@@ -46,6 +53,7 @@ __all__ = [
     "log_loss",
     "loo",
     "pareto_k_summary",
+    "reloo_tasks",
     "vote_agreement",
 ]
 
@@ -55,6 +63,11 @@ MIN_LOO_DRAWS = 25
 #: moment matching is tried when at most this many tasks have Pareto k > 0.7 (each costs
 #: a few passes of the log density over all draws)
 MM_MAX_TASKS = 50
+
+#: most refits per model of the exact-LOO repair (``loo(..., reloo=True)``): up to this
+#: many flagged tasks get one refit each (exact LOO); more are split into this many folds,
+#: each refitted once without all of its tasks (K-fold terms). Each refit costs a fit
+RELOO_MAX_REFITS = 10
 
 #: Pareto k above which a PSIS-LOO term is unreliable (Vehtari et al. 2024, for S >~ 2000
 #: draws the threshold is min(1 - 1/log10(S), 0.7); we report against 0.7)
@@ -220,7 +233,8 @@ def _integrated_draws(model, samples, data, n_nodes):
 
 
 def loo(fit, pointwise: bool = True, integrate: bool | None = None, n_nodes: int = 24,
-        moment_match: bool | None = None):
+        moment_match: bool | None = None, reloo: bool = False,
+        reloo_max_refits: int = RELOO_MAX_REFITS, progress: bool = False):
     """PSIS-LOO over tasks of a fit with posterior draws (NUTS; SVI draws are approximate).
 
     Returns ArviZ's ``ELPDData`` (``elpd``, ``se``, ``p``, ``pareto_k`` per task).
@@ -242,10 +256,20 @@ def loo(fit, pointwise: bool = True, integrate: bool | None = None, n_nodes: int
     k > 0.7 are moment-matched (:func:`moment_match_loo`); ``moment_matched`` counts the
     tasks it brought to k <= 0.7, ``k_bad_before`` those above before, and ``terms`` says
     in words what the terms are.
+
+    With ``reloo``, the terms of the tasks still at k > 0.7 after that are computed by
+    refitting the model without them (:func:`reloo_tasks`: exact LOO up to
+    ``reloo_max_refits`` such tasks, K-fold folds of them beyond); their Pareto k is set
+    to 0, as ArviZ's ``reloo`` does, ``refitted`` counts them and ``terms`` says e.g.
+    "plain, 2 moment-matched, 3 refitted". Off by default: each refit costs a fit.
+    ``progress`` shows the refits' progress bars.
     """
     import arviz as az
     import numpyro  # noqa: F401  (numpyro before arviz)
 
+    if not isinstance(reloo, (bool, np.bool_)):
+        raise TypeError(f"reloo must be True or False (reloo_max_refits sets how many refits), "
+                        f"got {reloo!r}")
     if not fit.has_draws:
         raise ValueError(f"LOO needs posterior draws; {fit.model.name} was fitted by "
                          f"{fit.method!r} (use method='nuts')")
@@ -285,9 +309,24 @@ def loo(fit, pointwise: bool = True, integrate: bool | None = None, n_nodes: int
         moment_match = fit.method == "nuts"
     if moment_match and out.k_bad_before:
         out = moment_match_loo(fit, out, n_nodes)
-    out.terms = ("integrated" if out.integrated else "plain") + (
-        f", {out.moment_matched} moment-matched" if out.moment_matched else "")
+    out.refitted, out.refits, out.reloo_seconds = 0, 0, 0.0
+    out.refit_tasks, out.refit_mcse, out.refit_max_r_hat = np.zeros(0, int), np.zeros(0), np.nan
+    if reloo:
+        out = reloo_tasks(fit, out, n_nodes, reloo_max_refits, progress=progress)
+    out.terms = _terms(out)
     return out
+
+
+def _terms(elpd) -> str:
+    """Say what a LOO's terms are: 'integrated, 2 moment-matched, 3 refitted'."""
+    words = ["integrated" if elpd.integrated else "plain"]
+    if getattr(elpd, "moment_matched", 0):
+        words.append(f"{elpd.moment_matched} moment-matched")
+    if getattr(elpd, "refitted", 0):
+        n = elpd.refits
+        folds = "" if n == elpd.refitted else f" in {n} fold{'s' if n != 1 else ''}"
+        words.append(f"{elpd.refitted} refitted{folds}")
+    return ", ".join(words)
 
 
 def _loo_tree(fit, integrate: bool, n_nodes: int):
@@ -396,6 +435,147 @@ def moment_match_functions(fit, integrated: bool = False, n_nodes: int = 24):
     return upars, log_prob_upars, log_lik_i_upars
 
 
+def reloo_tasks(fit, elpd, n_nodes: int = 24, max_refits: int = RELOO_MAX_REFITS, *,
+                progress: bool = False):
+    """Recompute the LOO terms of the tasks with Pareto k > 0.7 by refitting without them.
+
+    PSIS (and moment matching) estimate ``elpd_t = log p(y_t | y_-t)`` from the draws of
+    the full posterior; where the Pareto k of task ``t`` stays above 0.7 the estimate is
+    unreliable. Here the model is refitted by the same method, settings and seed
+    (:func:`crowdzoo.inference.runner.refit`) on the answers without that task
+    (:meth:`~crowdzoo.models.base.CrowdModel.drop_tasks`: its answers and gold removed,
+    every code kept), and its term is ``log (1/S) sum_s p(y_t | theta_s)`` over the refit's
+    draws, with the task's own parameters integrated out by quadrature when the LOO's terms
+    are integrated ones — exact LOO ("reloo", Vehtari, Gelman & Gabry 2017), through
+    :func:`arviz_stats.reloo`, which also sets a refitted task's Pareto k to 0 and its log
+    weights to NaN and updates ``elpd``, ``se`` and ``p``.
+
+    Cost: one fit per refit. Up to ``max_refits`` flagged tasks get one refit each (exact).
+    More are dealt round-robin (in task order) into ``max_refits`` folds; each fold is
+    refitted once without all of its tasks and each task's term is computed from that
+    refit: ``log p(y_t | y_-fold)``, an honest out-of-sample (K-fold) term, though not the
+    exact LOO one: the refit also lacks the fold's other tasks (usually a little
+    pessimistic; it can go either way, e.g. leaving out tasks of another class raises this
+    class's share). Folds stay small next to the crowd when the flagged tasks are few.
+
+    Parameters
+    ----------
+    fit : Fit
+        A NUTS or SVI fit by :func:`crowdzoo.fit` (its settings are reused).
+    elpd : ELPDData
+        Its :func:`loo` (pointwise), e.g. after moment matching.
+    n_nodes : int
+        Quadrature nodes for integrated terms.
+    max_refits : int
+        Most refits (>= 1).
+    progress : bool
+        The refits' progress bars.
+
+    Returns
+    -------
+    ELPDData
+        A copy with the refitted terms, and ``refitted`` (tasks), ``refits`` (fits run),
+        ``refit_tasks`` (their codes), ``refit_mcse`` (the Monte Carlo standard error of
+        each refitted term, ``sd(p) / (mean(p) sqrt(ESS))`` of ``p = p(y_t | theta_s)``:
+        approximate, and optimistic where ``p`` is heavy-tailed), ``refit_max_r_hat`` (the
+        refits' largest split r_hat, NUTS) and ``reloo_seconds``; ``terms`` updated. The input is
+        not modified.
+    """
+    import xarray as xr
+    from arviz_stats import reloo
+    from arviz_stats.loo.wrapper import SamplingWrapper
+
+    from .result import Fit
+    from .runner import refit
+
+    if isinstance(max_refits, bool) or not isinstance(max_refits, (int, np.integer)) \
+            or max_refits < 1:
+        raise ValueError(f"max_refits must be a whole number >= 1, got {max_refits!r}")
+    if getattr(elpd, "pareto_k", None) is None or getattr(elpd, "elpd_i", None) is None:
+        raise ValueError("reloo needs a pointwise LOO (loo(fit, pointwise=True))")
+    k = np.asarray(elpd.pareto_k).ravel()
+    bad = np.flatnonzero(k > PARETO_K_BAD)
+    if not bad.size:
+        out = copy.deepcopy(elpd)
+        out.refitted, out.refits, out.refit_tasks, out.reloo_seconds = 0, 0, bad, 0.0
+        out.refit_mcse, out.refit_max_r_hat = np.zeros(0), np.nan
+        out.terms = _terms(out)
+        return out
+    n_folds = min(int(max_refits), bad.size)
+    fold_of = {int(t): i % n_folds for i, t in enumerate(bad)}
+    integrated = bool(getattr(elpd, "integrated", False))
+    dt = _loo_tree(fit, integrated, n_nodes)
+    refits, r_hats = {}, []
+
+    class TaskRefits(SamplingWrapper):
+        """Refit without a fold of flagged tasks (once per fold); a task's term per draw."""
+
+        def sel_observations(self, idx):
+            t = int(np.asarray(idx).ravel()[0])
+            return fold_of[t], t
+
+        def sample(self, fold):
+            if fold not in refits:
+                tasks = [t for t, f in fold_of.items() if f == fold]
+                res = refit(fit, fit.model.drop_tasks(fit.data, tasks), progress=progress)
+                if res.method == "nuts":
+                    r_hats.append(_max_r_hat(res.samples))
+                # the refit's draws on the full data: every task's term, left-out ones too
+                full = Fit(fit.model, res.method, fit.annotations, fit.data, samples=res.samples)
+                refits[fold] = (integrated_log_likelihood(full, n_nodes) if integrated
+                                else full.log_likelihood())
+            return fold
+
+        def get_inference_data(self, fold):
+            return fold
+
+        def log_likelihood__i(self, excluded_obs, idata__i):
+            return xr.DataArray(np.asarray(refits[idata__i][..., excluded_obs], np.float64),
+                                dims=("chain", "draw"))
+
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # reported as refit_max_r_hat
+        out = reloo(TaskRefits(fit.model, idata_orig=dt), loo_orig=elpd, var_name="answers",
+                    k_threshold=PARETO_K_BAD, pointwise=True)
+    out.refitted, out.refits, out.refit_tasks = int(bad.size), len(refits), bad
+    out.refit_mcse = np.array([_log_mean_exp_mcse(refits[fold_of[int(t)]][..., t]) for t in bad])
+    out.refit_max_r_hat = max(r_hats) if r_hats else np.nan
+    out.reloo_seconds = time.perf_counter() - start
+    out.terms = _terms(out)
+    return out
+
+
+def _max_r_hat(samples) -> float:
+    """Largest split r_hat over every sampled element (NumPyro's; NaN with one chain).
+
+    A quick look at a refit's mixing: :meth:`Fit.convergence`'s rank-normalized table costs
+    seconds per refit on thousands of parameters.
+    """
+    from numpyro.diagnostics import split_gelman_rubin
+
+    worst = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # constant draws (fixed parameters)
+        for v in samples.values():
+            v = np.asarray(v, np.float64)
+            if v.shape[0] < 2:
+                return np.nan
+            r = np.asarray(split_gelman_rubin(v))
+            if np.isfinite(r).any():
+                worst = np.nanmax([worst, np.nanmax(r)])
+    return float(worst)
+
+
+def _log_mean_exp_mcse(log_p) -> float:
+    """Monte Carlo standard error of ``log mean_s exp(log_p[c, s])`` (delta method, mean ESS)."""
+    from arviz_stats.base import array_stats
+
+    p = np.exp(np.asarray(log_p, np.float64) - np.max(log_p))
+    ess = float(array_stats.ess(p, chain_axis=-2, draw_axis=-1, method="mean"))
+    return float(p.std() / (p.mean() * np.sqrt(max(ess, 1.0))))
+
+
 def pareto_k_summary(elpd) -> dict:
     """Return counts of tasks by Pareto k: good (<= 0.5), ok (0.5-0.7), bad (> 0.7), and the max."""
     k = np.asarray(elpd.pareto_k).ravel()
@@ -413,12 +593,15 @@ class CompareResult:
     table : pandas.DataFrame
         One row per model: ``elpd_loo``, ``se``, ``p_loo``, ``loo_terms`` ("integrated":
         each task's own parameters integrated out of its term, see :func:`loo`; "plain";
-        with ", N moment-matched" where N high-k terms were moment-matched),
+        with ", N moment-matched" where N high-k terms were moment-matched and ", N
+        refitted" where N were computed by refits, see :func:`reloo_tasks`), ``k_bad_psis``
+        (tasks with k > 0.7 before those repairs), ``moment_matched``, ``refitted``,
+        ``refits`` (fits run for them), ``reloo_seconds``,
         ``elpd_diff`` (best minus this model, >= 0), ``dse`` (its se), ``weight``
         (stacking), Pareto k counts, ``accuracy``, ``log_loss``, ``ece`` (on gold), ``seconds``
-        (the fit), ``loo_seconds`` (its PSIS-LOO, with any integration over task parameters),
-        ``vote_agreement`` (:func:`vote_agreement`, no gold), ``r_hat`` (max), ``ess`` (min of
-        bulk and tail ESS), ``divergences``, ``converged``
+        (the fit), ``loo_seconds`` (its LOO: PSIS, with any integration over task parameters,
+        moment matching and refits), ``vote_agreement`` (:func:`vote_agreement`, no gold),
+        ``r_hat`` (max), ``ess`` (min of bulk and tail ESS), ``divergences``, ``converged``
         and ``problems``; sorted by ``elpd_loo`` (best first) when there is LOO. A model that
         has not converged keeps its rank, marked ``!`` by :meth:`to_string`.
     fits : dict of name -> Fit
@@ -465,7 +648,8 @@ class CompareResult:
             worst = ", ".join(f"{n}: {int(v)} of {int(t.loc[n, 'k_good'] + t.loc[n, 'k_ok'] + v)}"
                               for n, v, u in zip(t.index, k_bad, unreliable, strict=True) if u)
             notes.append(f"? tasks with Pareto k > 0.7 ({worst}): that elpd_loo is unreliable, "
-                         f"and so is its rank")
+                         f"and so is its rank (reloo, a refit without those tasks, gives exact "
+                         f"terms)")
         notes += _vote_notes(t)
         if "converged" in t:
             # a model that has not converged is ranked, but never silently
@@ -508,6 +692,8 @@ def compare_models(
     seed: int = 0,
     progress: bool | None = False,
     on_fit=None,
+    reloo: bool = False,
+    reloo_max_refits: int = RELOO_MAX_REFITS,
     **options,
 ) -> CompareResult:
     """Fit several models to the same answers; compare LOO and calibration on gold.
@@ -534,6 +720,12 @@ def compare_models(
         ``converged``, ``elpd_loo``, ``k_bad``, ``accuracy``, ... as far as they apply); the
         ``crowdzoo compare`` command prints a line per model with it, so a long comparison
         shows where it is.
+    reloo : bool
+        Refit each model without its tasks whose Pareto k stays > 0.7 (after moment
+        matching) and use those exact out-of-sample terms (:func:`reloo_tasks`); off by
+        default, since each refit costs a fit.
+    reloo_max_refits : int
+        Most refits per model: more flagged tasks than this are refitted in this many folds.
     **options
         Method options passed to :func:`crowdzoo.fit` (e.g. ``num_warmup``).
 
@@ -545,9 +737,11 @@ def compare_models(
     import numpyro  # noqa: F401
 
     from ..models import get_model
+    from .progress import default_progress
     from .runner import fit as run_fit
 
     has_gold = gold is not None or data.has_gold
+    bars = default_progress() if progress is None else bool(progress)
     fits, loos, rows = {}, {}, []
     models = list(models)
     for i, spec in enumerate(models, start=1):
@@ -565,12 +759,14 @@ def compare_models(
         row = {"model": name, "method": m, "seconds": seconds, **convergence_columns(res)}
         if res.has_draws and model.proper_likelihood:  # a pseudo-likelihood has no LOO
             start = time.perf_counter()
-            elpd = loo(res)
+            elpd = loo(res, reloo=reloo, reloo_max_refits=reloo_max_refits, progress=bars)
             loos[name] = elpd
             # integrating a task's own parameters out costs a likelihood per node and draw:
-            # minutes for irt_3pl's grid, so it is timed apart from the fit
+            # minutes for irt_3pl's grid, so it is timed apart from the fit (refits included)
             row.update(elpd_loo=float(elpd.elpd), se=float(elpd.se), p_loo=float(elpd.p),
-                       loo_terms=elpd.terms,
+                       loo_terms=elpd.terms, k_bad_psis=elpd.k_bad_before,
+                       moment_matched=elpd.moment_matched, refitted=elpd.refitted,
+                       refits=elpd.refits, reloo_seconds=elpd.reloo_seconds,
                        loo_seconds=time.perf_counter() - start, **pareto_k_summary(elpd))
         row["vote_agreement"] = vote_agreement(res)
         if has_gold:

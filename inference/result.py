@@ -158,6 +158,12 @@ class Fit:
         Algorithm, iterations and convergence; divergences for NUTS.
     elapsed : float
         Wall time of the fit in seconds (compilation included).
+    seed : int or None
+        The seed of :func:`crowdzoo.fit`.
+    options : dict or None
+        The method's settings of :func:`crowdzoo.fit`, defaults filled in (None for a
+        ``Fit`` built otherwise); an exact LOO refit (:func:`crowdzoo.inference.compare.loo`
+        with ``reloo``) reruns the method with them.
     """
 
     def __init__(self, model, method, annotations, data, *, params=None, samples=None,
@@ -175,6 +181,7 @@ class Fit:
         self.diagnostics = dict(diagnostics or {})
         self.elapsed = float("nan")
         self.seed = None
+        self.options = None
         if params is None and samples is not None:
             params = {k: v.mean(axis=(0, 1)) for k, v in samples.items()}
         self.params = params or {}

@@ -26,7 +26,7 @@ from .progress import default_progress, progress_bar
 from .result import Fit
 from .samplers import run_nuts, run_svi
 
-__all__ = ["fit", "ConvergenceWarning", "PseudoPosteriorWarning", "METHODS", "map_point"]
+__all__ = ["fit", "ConvergenceWarning", "PseudoPosteriorWarning", "METHODS", "map_point", "refit"]
 
 METHODS = ("map", "svi", "nuts")
 
@@ -272,8 +272,53 @@ def fit(
         result = _fit_nuts(model, cdata, annotations, opts, key, progress)
     result.elapsed = time.perf_counter() - start
     result.seed = seed
+    result.options = opts  # the settings, complete with defaults: a refit (reloo) reuses them
     diagnostics.warn_if_unconverged(result)
     return result
+
+
+def refit(result: Fit, data, *, progress: bool = False) -> Fit:
+    """Rerun a fit's method with its settings and seed on other answers of the same sizes.
+
+    The refits of an exact leave-tasks-out cross-validation
+    (:func:`crowdzoo.inference.compare.loo` with ``reloo``): ``data`` is typically
+    ``result.model.drop_tasks(result.data, tasks)``. The sampler starts as the original did
+    (from the MAP of ``data``, when ``init_from_map``).
+
+    Parameters
+    ----------
+    result : Fit
+        A fit by :func:`fit` with ``method="nuts"`` or ``"svi"`` (its ``options`` and
+        ``seed`` are reused).
+    data : CrowdData
+        The answers to fit: as many tasks, workers and classes as ``result.data``.
+    progress : bool
+        Progress bars.
+
+    Returns
+    -------
+    Fit
+        The refit; its ``annotations`` are ``result``'s (the ids), its ``data`` is ``data``.
+    """
+    if result.method not in ("nuts", "svi"):
+        raise ValueError(f"refit reruns a sampler (nuts or svi); {result.model.name} was "
+                         f"fitted by {result.method!r}")
+    if result.options is None or result.seed is None:
+        raise ValueError(f"this {result.model.name} Fit records no settings or seed (it was not "
+                         f"built by crowdzoo.fit), so it cannot be refitted alike")
+    sizes = ("n_tasks", "n_workers", "n_classes")
+    if [getattr(data, n) for n in sizes] != [getattr(result.data, n) for n in sizes]:
+        raise ValueError(
+            f"refit needs data of the fit's sizes (tasks, workers, classes) "
+            f"{tuple(getattr(result.data, n) for n in sizes)}, got "
+            f"{tuple(getattr(data, n) for n in sizes)}; leave tasks out with model.drop_tasks")
+    key = jax.random.PRNGKey(result.seed)
+    run = _fit_nuts if result.method == "nuts" else _fit_svi
+    start = time.perf_counter()
+    out = run(result.model, data, result.annotations, result.options, key, progress)
+    out.elapsed = time.perf_counter() - start
+    out.seed, out.options = result.seed, result.options
+    return out
 
 
 # --- MAP -------------------------------------------------------------------------------

@@ -68,7 +68,9 @@ class CrowdModel:
     * :meth:`check_data` — refuse data the model cannot take, with a clear message;
     * :meth:`task_quadrature` and :meth:`integrated_task_log_lik` — per-task parameters
       (a task's difficulty) integrated out of that task's likelihood, for a LOO over tasks
-      that can be trusted.
+      that can be trusted;
+    * :meth:`drop_tasks` — the data with all that is observed of some tasks removed, for
+      refits that leave tasks out (exact LOO).
 
     Models are immutable values: settings are fixed in ``__init__`` (writing an attribute
     afterwards raises), equal settings compare and hash equal, and the hash never changes —
@@ -269,6 +271,38 @@ class CrowdModel:
         init = jnp.full((data.n_tasks,), -jnp.inf)
         out, _ = jax.lax.scan(at_node, init, jnp.arange(log_w.shape[0]))
         return out
+
+    def drop_tasks(self, data: CrowdData, tasks) -> CrowdData:
+        """Return ``data`` with everything observed of ``tasks`` removed, sizes and codes kept.
+
+        Their answers go, and their gold labels (a clamped label is observed too: it adds
+        ``log pi_gold`` to the task's term). Every task code stays, so parameters keep their
+        shapes and a draw fitted without the tasks evaluates their terms on the full data;
+        a task without answers contributes ``log sum_k p(z_t = k) = 0`` to the likelihood
+        (and its own parameters, where the model has them, keep their prior). A model that
+        also models something else about a task (its words) removes that too.
+
+        Parameters
+        ----------
+        data : CrowdData
+            The answers.
+        tasks : int array
+            Codes of the tasks to leave out.
+        """
+        import dataclasses
+
+        import numpy as np
+
+        tasks = np.asarray(tasks, dtype=np.int64).ravel()
+        if tasks.size and (tasks.min() < 0 or tasks.max() >= data.n_tasks):
+            raise ValueError(f"task codes must be in [0, {data.n_tasks}), got {tasks.tolist()}")
+        keep = ~np.isin(np.asarray(data.task), tasks)
+        gold = np.asarray(data.gold).copy()
+        gold[tasks] = -1
+        return dataclasses.replace(
+            data, task=data.task[keep], worker=data.worker[keep],
+            label=None if data.label is None else data.label[keep],
+            gold=jnp.asarray(gold, dtype=data.gold.dtype))
 
     def generate(self, params: Params, data: CrowdData):
         """Simulate ``(z, y)`` given the parameters (sites ``z`` and ``y``; NumPyro statements).

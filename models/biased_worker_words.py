@@ -186,6 +186,21 @@ class BiasedWorkerWords(BiasedWorker):
             y = numpyro.sample("y", dist.Categorical(logits=row))
         return z, y
 
+    def drop_tasks(self, data: CrowdData, tasks) -> CrowdData:
+        """Remove the tasks' answers and gold, and their words (zero counts: ``log p = 0``).
+
+        The word counts are part of what the model explains (``log pi_k + sum_v c_tv log
+        phi_kv``), so a task left out loses them too; the counts are carried raw (no
+        standardization) so that a zero row stays exactly zero.
+        """
+        import dataclasses
+
+        out = super().drop_tasks(data, tasks)
+        counts = np.asarray(word_counts(data), dtype=np.float32).copy()
+        counts[np.asarray(tasks, dtype=np.int64).ravel()] = 0.0
+        return dataclasses.replace(out, features=jnp.asarray(counts), feature_center=None,
+                                   feature_scale=None)
+
     # --- closed-form EM -------------------------------------------------------------------
     def m_step(self, resp, data: CrowdData, extra_counts=None) -> Params:
         """biased_worker's M-step plus ``phi_kv ∝ sum_t r_tk c_tv + beta - 1``."""

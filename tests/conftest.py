@@ -79,6 +79,16 @@ def require_dataset(name: str):
     return load_dataset(name, data_dir=SHARED_DATA)
 
 
+#: test files of the longest tests (each notebook runs for 15-50 s in its own kernel): run
+#: first, so that xdist's work stealing hands out the short tests last and the workers end
+#: together instead of one running a notebook while the other idles
+RUN_FIRST = ("test_notebooks.py",)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    items.sort(key=lambda item: item.path.name not in RUN_FIRST)  # stable: else in order
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     np.random.seed(0)
