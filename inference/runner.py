@@ -42,8 +42,8 @@ _OPTIONS = {
         "init_scale": 0.05,
     },
     "nuts": {
-        # None: 500, or LAPLACE_WARMUP (150) when the mass matrix is the Laplace one (only the
-        # step size is left to adapt)
+        # None: 500, or LAPLACE_WARMUP (200) when the mass matrix adaptation starts from the
+        # Laplace approximation
         "num_warmup": None,
         # 4 x 1000 draws: with hundreds of parameters, the largest r_hat of 4 x 500 draws of a
         # well-mixed posterior crosses 1.01 by chance (Vehtari et al. 2021's threshold assumes
@@ -59,7 +59,7 @@ _OPTIONS = {
 }
 
 #: NUTS warmup iterations by default: with the mass matrix adapted, and with the Laplace one
-ADAPT_WARMUP, LAPLACE_WARMUP = 500, 150
+ADAPT_WARMUP, LAPLACE_WARMUP = 500, 200
 
 
 class PseudoPosteriorWarning(UserWarning):
@@ -201,14 +201,14 @@ def fit(
         the model's ``em_accelerate``, on for the learning-from-crowds models).
         ``svi``: ``guide`` ("normal" | "delta"), ``num_steps`` (3000), ``learning_rate``
         (0.01), ``num_particles``, ``num_draws`` (1000), ``init_from_map``, ``init_scale``.
-        ``nuts``: ``num_warmup`` (500; 150 with the Laplace mass matrix), ``num_samples``
+        ``nuts``: ``num_warmup`` (500; 200 with the Laplace mass matrix), ``num_samples``
         (1000), ``num_chains`` (4), ``target_accept_prob`` (0.8, in (0, 1)),
         ``max_tree_depth`` (10), ``init_from_map`` (True), ``chain_method`` (default:
         "parallel" when JAX sees enough devices — see :func:`crowdzoo.setup` —, else
         "sequential"), ``mass_matrix`` ("adapt": NumPyro's windowed adaptation of a
         diagonal mass matrix from the identity; "laplace": the diagonal of the inverse
         Hessian of the log posterior at the MAP start — the Laplace approximation's
-        variances —, kept fixed, with only the step size adapted in a shorter warmup; it
+        variances — as the start of that adaptation, with a shorter warmup; it
         falls back to "adapt" without the MAP start, above
         :data:`~crowdzoo.inference.samplers.LAPLACE_MAX_DIM` parameters or where the
         Hessian is not positive definite, and ``fit.diagnostics["mass_matrix"]`` says

@@ -97,11 +97,11 @@ class DawidSkene(CrowdModel):
         "EM Algorithm, JRSS C 28(1):20-28, doi:10.2307/2346806"
     )
     dims = {"pi": ("true_class",), "confusion": ("worker", "true_class", "label")}
-    #: NUTS starts with the Laplace approximation's variances at the MAP as its (diagonal,
-    #: fixed) mass matrix and a 150-iteration warmup that adapts only the step size: on
-    #: 10k answers (302 parameters) that is as efficient per draw as 500 iterations of
-    #: windowed adaptation (ESS, r_hat, 15 leapfrog steps per draw alike) for a quarter of
-    #: the warmup's gradients (benchmarks/speed.py, section (c))
+    #: NUTS adapts its diagonal mass matrix starting from the Laplace approximation's
+    #: variances at the MAP (not the identity), in a 200-iteration warmup: on 10k answers
+    #: (302 parameters) as good per draw as 500 iterations from the identity (r_hat, ESS,
+    #: 15 leapfrog steps per draw) for about a third of the warmup's gradients
+    #: (benchmarks/speed.py, section (c))
     nuts_defaults = {"mass_matrix": "laplace"}
 
     def __init__(

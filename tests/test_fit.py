@@ -427,9 +427,8 @@ def test_nuts_reuses_its_compiled_sampler(nuts_pair):
 
     ann, _ = nuts_pair
     model = get_model("dawid_skene")
-    # dawid_skene's Laplace mass matrix: the sampler adapts only the step size
     fns = _nuts_fns(model, SMALL_NUTS["num_warmup"], SMALL_NUTS["target_accept_prob"],
-                    SMALL_NUTS["max_tree_depth"], False)
+                    SMALL_NUTS["max_tree_depth"])
     jitted = ("init", "advance")  # the sequential path; pmap keeps its own cache
     sizes = {k: fns[k]._cache_size() for k in jitted}
     if not all(sizes.values()):  # conftest's guard freed compiled code after the fixture ran
@@ -445,7 +444,7 @@ def test_nuts_reuses_its_compiled_sampler(nuts_pair):
 def test_laplace_mass_matrix_is_the_inverse_hessian_diagonal_at_the_map(nuts_pair, monkeypatch):
     """dawid_skene's NUTS starts from the Laplace approximation at the MAP: the diagonal of
     the inverse Hessian of the potential energy (here against jax.hessian + a float64
-    inverse), kept fixed while the step size adapts; the fit says so."""
+    inverse), where the windowed adaptation starts; the fit says so."""
     import jax
     from crowdzoo.inference.runner import _sampler_start
     from crowdzoo.inference.samplers import nuts_start
