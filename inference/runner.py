@@ -42,7 +42,9 @@ _OPTIONS = {
         "init_scale": 0.05,
     },
     "nuts": {
-        "num_warmup": 500,
+        # None: 500, or LAPLACE_WARMUP (200) when the mass matrix adaptation starts from the
+        # Laplace approximation
+        "num_warmup": None,
         # 4 x 1000 draws: with hundreds of parameters, the largest r_hat of 4 x 500 draws of a
         # well-mixed posterior crosses 1.01 by chance (Vehtari et al. 2021's threshold assumes
         # ESS > 400 per parameter); at 4 x 1000 it stays below
@@ -52,8 +54,12 @@ _OPTIONS = {
         "max_tree_depth": 10,
         "init_from_map": True,
         "chain_method": None,
+        "mass_matrix": "adapt",
     },
 }
+
+#: NUTS warmup iterations by default: with the mass matrix adapted, and with the Laplace one
+ADAPT_WARMUP, LAPLACE_WARMUP = 500, 200
 
 
 class PseudoPosteriorWarning(UserWarning):
@@ -121,7 +127,7 @@ def _check_options(method: str, opts: dict) -> dict:
         o["init_from_map"] = _check_bool("init_from_map", o["init_from_map"])
         o["init_scale"] = _check_float("init_scale", o["init_scale"])
     else:
-        o["num_warmup"] = _check_int("num_warmup", o["num_warmup"], 0)
+        o["num_warmup"] = _check_int("num_warmup", o["num_warmup"], 0, allow_none=True)
         o["num_samples"] = _check_int("num_samples", o["num_samples"], 1)
         o["num_chains"] = _check_int("num_chains", o["num_chains"], 1)
         o["target_accept_prob"] = _check_float("target_accept_prob", o["target_accept_prob"],
@@ -131,6 +137,9 @@ def _check_options(method: str, opts: dict) -> dict:
         if o["chain_method"] not in (None, "parallel", "sequential"):
             raise ValueError(f"chain_method must be None, 'parallel' or 'sequential', got "
                              f"{o['chain_method']!r}")
+        if o["mass_matrix"] not in ("adapt", "laplace"):
+            raise ValueError(f"mass_matrix must be 'adapt' or 'laplace', got "
+                             f"{o['mass_matrix']!r}")
     return o
 
 
@@ -192,11 +201,20 @@ def fit(
         the model's ``em_accelerate``, on for the learning-from-crowds models).
         ``svi``: ``guide`` ("normal" | "delta"), ``num_steps`` (3000), ``learning_rate``
         (0.01), ``num_particles``, ``num_draws`` (1000), ``init_from_map``, ``init_scale``.
-        ``nuts``: ``num_warmup`` (500), ``num_samples`` (1000), ``num_chains`` (4),
-        ``target_accept_prob`` (0.8, in (0, 1)), ``max_tree_depth`` (10), ``init_from_map``
-        (True), ``chain_method`` (default: "parallel" when JAX sees enough devices — see
-        :func:`crowdzoo.setup` —, else "sequential"); a model may change some of these
-        defaults (its ``nuts_defaults``: ``target_accept_prob`` 0.95 for ``community``).
+        ``nuts``: ``num_warmup`` (500; 200 with the Laplace mass matrix), ``num_samples``
+        (1000), ``num_chains`` (4), ``target_accept_prob`` (0.8, in (0, 1)),
+        ``max_tree_depth`` (10), ``init_from_map`` (True), ``chain_method`` (default:
+        "parallel" when JAX sees enough devices — see :func:`crowdzoo.setup` —, else
+        "sequential"), ``mass_matrix`` ("adapt": NumPyro's windowed adaptation of a
+        diagonal mass matrix from the identity; "laplace": the diagonal of the inverse
+        Hessian of the log posterior at the MAP start — the Laplace approximation's
+        variances — as the start of that adaptation, with a shorter warmup; it
+        falls back to "adapt" without the MAP start, above
+        :data:`~crowdzoo.inference.samplers.LAPLACE_MAX_DIM` parameters or where the
+        Hessian is not positive definite, and ``fit.diagnostics["mass_matrix"]`` says
+        which was used); a model may change some of these defaults (its
+        ``nuts_defaults``: ``target_accept_prob`` 0.95 for ``community``, the Laplace mass
+        matrix for ``dawid_skene``).
 
     Returns
     -------
@@ -393,12 +411,21 @@ def _jitted_init(model, cdata):
     return model.init_params(cdata)
 
 
+@partial(jax.jit, static_argnums=0)
+def _interior_point(model, point, cdata):
+    """Run :func:`~crowdzoo.inference.map.interior_point` as one compiled program.
+
+    Eagerly, each of its operations compiled a program of its own per parameter shape.
+    """
+    return interior_point(model, point, cdata)
+
+
 def _sampler_start(model, cdata, init_from_map: bool, progress: bool = False):
     """Where SVI / NUTS start: the MAP (one labelling of the classes) or the model's start."""
     if init_from_map:
         point, history, *_ = map_point(model, cdata, progress=progress)
         # off the boundary: a MAP entry of ~0 is -inf for NUTS (every transition diverges)
-        return interior_point(model, point, cdata), history
+        return _interior_point(model, point, cdata), history
     start = _initial_params(model, cdata)
     if start is None:
         start = _jitted_init(model, cdata)
@@ -464,16 +491,29 @@ def _fit_nuts(model, cdata, annotations, opts, key, progress) -> Fit:
             f"{jax.local_device_count()}; call crowdzoo.setup() before using JAX, or use "
             f"chain_method='sequential'"
         )
-    run = run_nuts(model, cdata, point, key, num_warmup=opts["num_warmup"],
+    mass_matrix = opts["mass_matrix"]
+    if mass_matrix == "laplace" and not opts["init_from_map"]:
+        mass_matrix = "adapt"  # the Laplace metric is the curvature at the mode
+    num_warmup = opts["num_warmup"]
+    if num_warmup is None:
+        num_warmup = LAPLACE_WARMUP if mass_matrix == "laplace" else ADAPT_WARMUP
+    run = run_nuts(model, cdata, point, key, num_warmup=num_warmup,
                    num_samples=opts["num_samples"], num_chains=chains,
                    target_accept_prob=opts["target_accept_prob"],
                    max_tree_depth=opts["max_tree_depth"], chain_method=chain_method,
-                   progress=progress)
+                   progress=progress, mass_matrix=mass_matrix,
+                   fallback_warmup=ADAPT_WARMUP if opts["num_warmup"] is None else None)
+    if opts["mass_matrix"] == "laplace" and not opts["init_from_map"]:
+        run.info["mass_matrix"] = "adapt (laplace needs the MAP start: init_from_map=True)"
     stats = run.stats
     return Fit(model, "nuts", annotations, cdata, samples=run.samples, sample_stats=stats,
                loss_history=map_history,
                diagnostics={"algorithm": f"NUTS ({chains} chains, {chain_method})",
-                            "num_warmup": opts["num_warmup"], "num_samples": opts["num_samples"],
+                            "num_warmup": run.info["num_warmup"],
+                            "num_samples": opts["num_samples"],
                             "target_accept_prob": opts["target_accept_prob"],
+                            "mass_matrix": run.info["mass_matrix"],
+                            "step_size": float(np.mean(run.info["step_size"])),
+                            "warmup_gradients": int(run.info["warmup_steps"].sum()),
                             "divergences": int(stats["diverging"].sum())})
 

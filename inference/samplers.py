@@ -10,7 +10,11 @@ same-shaped data reuses them:
   at a time by one compiled ``lax.scan`` (a masked tail makes any count one program), so a
   progress bar moves between chunks. Chains run in parallel over JAX devices (``pmap``) or in
   sequence (the same program per chain), and chain ``c`` always uses the ``c``-th split of
-  the seed: the same seed gives the same draws either way.
+  the seed: the same seed gives the same draws either way. What the chains share (the start
+  in the unconstrained space, its energy and gradient and, with ``mass_matrix="laplace"``,
+  the diagonal of the inverse Hessian there as the mass matrix adaptation starts from) is
+  one program
+  (:func:`nuts_start`), so each chain's init compiles no potential of its own.
 * SVI: numpyro's ``SVI`` with an AutoNormal / AutoDelta guide started at the MAP, advanced in
   chunks the same way; the guide is set up abstractly (:func:`_set_up_guide`), not by
   NumPyro's eager run of the model (one compile per operation).
@@ -33,35 +37,143 @@ import numpy as np
 
 from .progress import progress_bar
 
-__all__ = ["CHUNK", "NutsRun", "run_nuts", "run_svi"]
+__all__ = ["CHUNK", "LAPLACE_MAX_DIM", "NutsRun", "NutsStart", "nuts_start", "run_nuts", "run_svi"]
 
 #: iterations per compiled chunk (the progress bar moves between chunks)
 CHUNK = 50
 
 
 class NutsRun(NamedTuple):
-    """Draws (constrained, ``(chain, draw, ...)``) and per-draw sampler statistics."""
+    """Draws, per-draw sampler statistics, and what the sampler settled on.
+
+    ``samples`` are constrained, ``(chain, draw, ...)``; ``info`` holds the mass matrix used,
+    the warmup length, each chain's final step size and its leapfrog steps in warmup.
+    """
 
     samples: dict
     stats: dict
+    info: dict
 
 
 # --- NUTS --------------------------------------------------------------------------------
+#: largest number of unconstrained parameters for which ``mass_matrix="laplace"`` computes the
+#: Hessian (D x D floats, D Hessian-vector products); above it NUTS adapts the mass matrix
+LAPLACE_MAX_DIM = 4000
+#: budget of (Hessian-vector products at once) x answers x classes floats: the
+#: forward-over-reverse pass holds a few such arrays; within it all products are one vmap
+_HVP_FLOATS = 1 << 24
+
+
+class NutsStart(NamedTuple):
+    """Where every chain starts, shared by all of them.
+
+    The unconstrained point, its potential energy and gradient, and the diagonal inverse
+    mass matrix of the Laplace approximation there (None: NUTS adapts one).
+    """
+
+    z: dict
+    potential_energy: jax.Array
+    z_grad: dict
+    inverse_mass_matrix: jax.Array | None
+
+
 @functools.lru_cache(maxsize=64)
-def _nuts_fns(model, num_warmup: int, target_accept_prob: float, max_tree_depth: int):
-    """Compiled ``init`` and ``advance`` of one model and sampler setting (data an argument)."""
-    from numpyro.infer.hmc import hmc
+def _start_fn(model, laplace: bool, hvp_batch: int):
+    """Compiled start of one model: ``(data, params) -> (z, energy, gradient[, metric, ok])``.
+
+    One program for what every chain shares: the start in the unconstrained space, the
+    potential energy and its gradient there (NumPyro's ``init_kernel`` would otherwise compile
+    them into each chain's init) and, with ``laplace``, the Hessian of the potential energy
+    at the start (Hessian-vector products, all at once when ``hvp_batch`` covers them, else
+    in batches of ``hvp_batch`` so that memory stays bounded) and the diagonal of its
+    inverse: the marginal variances of the Laplace approximation, the diagonal inverse mass
+    matrix NUTS would otherwise learn in warmup.
+    ``ok`` says whether the Hessian was positive definite (a mode) and the variances finite.
+    """
+    from jax.flatten_util import ravel_pytree
     from numpyro.infer.util import potential_energy, unconstrain_fn
+
+    def start(data, params):
+        pe_fn = functools.partial(potential_energy, model, (data,), {})
+        z = unconstrain_fn(model, (data,), {}, params)
+        z = jax.tree.map(lambda a: jnp.where(jnp.isfinite(a), a, 0.0), z)
+        pe, grad = jax.value_and_grad(pe_fn)(z)
+        if not laplace:
+            return z, pe, grad
+        flat, unravel = ravel_pytree(z)
+        grad_flat = jax.grad(lambda x: pe_fn(unravel(x)))
+
+        def hvp(v):
+            return jax.jvp(grad_flat, (flat,), (v,))[1]
+
+        eye = jnp.eye(flat.size, dtype=flat.dtype)
+        if hvp_batch >= flat.size:  # all at once (one vmap: quicker to trace and compile)
+            hess = jax.vmap(hvp)(eye)
+        else:
+            hess = jax.lax.map(hvp, eye, batch_size=hvp_batch)
+        hess = 0.5 * (hess + hess.T)
+        chol = jnp.linalg.cholesky(hess)  # NaN unless positive definite
+        inv_chol = jax.scipy.linalg.solve_triangular(chol, eye, lower=True)
+        variances = (inv_chol**2).sum(0)  # diag(H^-1) = column sums of (L^-1)^2
+        ok = jnp.all(jnp.isfinite(variances) & (variances > 0))
+        return z, pe, grad, variances, ok
+
+    return jax.jit(start)
+
+
+def nuts_start(model, data, params0, *, laplace: bool) -> tuple[NutsStart, str]:
+    """Compute the chains' common start; with ``laplace``, the Laplace metric where it can be had.
+
+    Returns the start and the mass-matrix setting it allows: ``"laplace"``, or ``"adapt"``
+    with the reason appended (``"adapt (...)"``) when the Laplace metric was asked for but
+    the model has more than :data:`LAPLACE_MAX_DIM` parameters or the Hessian at the start
+    is not positive definite.
+    """
+    params0 = {k: jnp.asarray(v) for k, v in params0.items()}
+    used = "adapt"
+    if laplace:
+        from numpyro.infer.util import unconstrain_fn
+
+        shapes = jax.eval_shape(lambda d, p: unconstrain_fn(model, (d,), {}, p), data, params0)
+        dim = sum(int(np.prod(a.shape)) for a in jax.tree.leaves(shapes))
+        if dim > LAPLACE_MAX_DIM:
+            laplace = False
+            used = f"adapt ({dim} parameters, more than {LAPLACE_MAX_DIM} for laplace)"
+    if not laplace:
+        z, pe, grad = _start_fn(model, False, 1)(data, params0)
+        return NutsStart(z, pe, grad, None), used
+    per_hvp = max(data.n_answers * data.n_classes, 1)
+    batch = int(max(1, _HVP_FLOATS // per_hvp))
+    batch = batch if batch < dim else LAPLACE_MAX_DIM  # "all at once" (one key per setting)
+    z, pe, grad, variances, ok = _start_fn(model, True, batch)(data, params0)
+    if not bool(ok):
+        return NutsStart(z, pe, grad, None), ("adapt (the Hessian at the start is not "
+                                              "positive definite)")
+    return NutsStart(z, pe, grad, variances), "laplace"
+
+
+@functools.lru_cache(maxsize=64)
+def _nuts_fns(model, num_warmup: int, target_accept_prob: float, max_tree_depth: int,
+              adapt_mass_matrix: bool = True):
+    """Compiled ``init`` and ``advance`` of one model and sampler setting (data an argument).
+
+    ``init`` takes the shared :class:`NutsStart` (so it compiles no potential energy of its
+    own); with ``adapt_mass_matrix=False`` the start's inverse mass matrix is kept through
+    warmup and only the step size adapts.
+    """
+    from numpyro.infer.hmc import hmc
+    from numpyro.infer.util import ParamInfo, potential_energy
 
     def potential_fn_gen(data):
         return functools.partial(potential_energy, model, (data,), {})
 
     init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
 
-    def init(key, data, params):
-        u0 = unconstrain_fn(model, (data,), {}, params)
-        u0 = jax.tree.map(lambda a: jnp.where(jnp.isfinite(a), a, 0.0), u0)
-        return init_kernel(u0, num_warmup, target_accept_prob=target_accept_prob,
+    def init(key, data, start):
+        return init_kernel(ParamInfo(start.z, start.potential_energy, start.z_grad), num_warmup,
+                           inverse_mass_matrix=start.inverse_mass_matrix,
+                           adapt_mass_matrix=adapt_mass_matrix,
+                           target_accept_prob=target_accept_prob,
                            max_tree_depth=max_tree_depth, model_args=(data,), rng_key=key)
 
     def advance(state, data, n):
@@ -95,10 +207,26 @@ def _constrain_fn(model):
 
 def run_nuts(model, data, params0, key, *, num_warmup: int, num_samples: int, num_chains: int,
              target_accept_prob: float, max_tree_depth: int, chain_method: str,
-             progress: bool) -> NutsRun:
-    """NUTS from ``params0`` (constrained), ``num_chains`` chains; see the module docstring."""
+             progress: bool, mass_matrix: str = "adapt",
+             fallback_warmup: int | None = None) -> NutsRun:
+    """NUTS from ``params0`` (constrained), ``num_chains`` chains; see the module docstring.
+
+    ``mass_matrix``: ``"adapt"`` (NumPyro's windowed adaptation of a diagonal mass matrix,
+    from the identity) or ``"laplace"`` (the same adaptation started from the diagonal of the
+    inverse Hessian at ``params0``, so a short warmup suffices; falls back to ``"adapt"`` where
+    :func:`nuts_start` says so; then ``fallback_warmup``, when given, replaces the short
+    warmup that suits the Laplace metric). ``NutsRun.info`` says which was used, the warmup
+    length, the final step size of each chain and the leapfrog steps (gradient evaluations)
+    each chain spent in warmup.
+    """
+    start, used = nuts_start(model, data, params0, laplace=mass_matrix == "laplace")
+    if mass_matrix == "laplace" and used != "laplace" and fallback_warmup is not None:
+        num_warmup = fallback_warmup
+    # the Laplace variances start NumPyro's windowed adaptation (instead of the identity):
+    # kept fixed, they mixed worse where the posterior is far from Gaussian (weak workers:
+    # pi's r_hat 1.023 at 4 x 500 on a 1,000-task crowd); refined, the warmup still skips
+    # the long trees an identity metric needs at first
     fns = _nuts_fns(model, int(num_warmup), float(target_accept_prob), int(max_tree_depth))
-    params0 = {k: jnp.asarray(v) for k, v in params0.items()}
     keys = jax.random.split(key, num_chains)
     total = num_warmup + num_samples
     fields = ("z", "diverging", "num_steps", "accept_prob", "energy")
@@ -108,31 +236,39 @@ def run_nuts(model, data, params0, key, *, num_warmup: int, num_samples: int, nu
 
     def sweep(state, advance):
         out = []
+        warm_steps = 0
         done = 0
         while done < total:
             n = min(CHUNK, total - done)
             state, chunk = advance(state, data, n)
-            if done + n > num_warmup:  # keep the sampling iterations of this chunk
-                lo = max(num_warmup - done, 0)
+            # to the host once (slicing device arrays compiles a program per slice)
+            chunk = jax.tree.map(lambda a, n=n: _take(np.asarray(a), 0, n, parallel), chunk)
+            lo = min(max(num_warmup - done, 0), n)
+            warm_steps = warm_steps + _take(chunk[2], 0, lo, parallel).sum(axis=-1)
+            if lo < n:  # keep the sampling iterations of this chunk
                 out.append(jax.tree.map(lambda a, lo=lo, n=n: _take(a, lo, n, parallel), chunk))
             done += n
             bar.update(n)
-        return out
+        step_size = np.asarray(state.adapt_state.step_size)
+        return out, warm_steps, step_size
 
     try:
         if parallel:
-            state = fns["pinit"](keys, data, params0)
-            pieces = sweep(state, fns["padvance"])
+            state = fns["pinit"](keys, data, start)
+            pieces, warm_steps, step_size = sweep(state, fns["padvance"])
             per = [_cat([p[i] for p in pieces], axis=1) for i in range(len(fields))]
         else:
-            per_chain = []
+            per_chain, warm, steps = [], [], []
             for c in range(num_chains):
-                state = fns["init"](keys[c], data, params0)
-                pieces = sweep(state, fns["advance"])
+                state = fns["init"](keys[c], data, start)
+                pieces, w, h = sweep(state, fns["advance"])
                 per_chain.append([_cat([p[i] for p in pieces], axis=0)
                                   for i in range(len(fields))])
-            per = [jax.tree.map(lambda *xs: jnp.stack(xs), *[pc[i] for pc in per_chain])
+                warm.append(w)
+                steps.append(h)
+            per = [jax.tree.map(lambda *xs: np.stack(xs), *[pc[i] for pc in per_chain])
                    for i in range(len(fields))]
+            warm_steps, step_size = np.stack(warm), np.stack(steps)
     finally:
         bar.close()
     z, diverging, num_steps, accept_prob, energy = per
@@ -142,12 +278,15 @@ def run_nuts(model, data, params0, key, *, num_warmup: int, num_samples: int, nu
                for k, v in constrained.items()}
     stats = {"diverging": np.asarray(diverging), "num_steps": np.asarray(num_steps),
              "accept_prob": np.asarray(accept_prob), "energy": np.asarray(energy)}
-    return NutsRun(samples, stats)
+    info = {"mass_matrix": used, "num_warmup": int(num_warmup),
+            "step_size": np.asarray(step_size, np.float64).reshape(-1),
+            "warmup_steps": np.asarray(warm_steps, np.int64).reshape(-1)}
+    return NutsRun(samples, stats, info)
 
 
 def _cat(pieces, axis: int):
-    """Concatenate a list of pytrees of arrays along ``axis``."""
-    return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=axis), *pieces)
+    """Concatenate a list of pytrees of (host) arrays along ``axis``."""
+    return jax.tree.map(lambda *xs: np.concatenate(xs, axis=axis), *pieces)
 
 
 def _take(a, lo: int, n: int, parallel: bool):

@@ -441,7 +441,95 @@ def test_nuts_reuses_its_compiled_sampler(nuts_pair):
     assert other.samples["confusion"].shape[:2] == (2, OPTS["nuts"]["num_samples"])
 
 
+def test_laplace_mass_matrix_is_the_inverse_hessian_diagonal_at_the_map(nuts_pair, monkeypatch):
+    """dawid_skene's NUTS starts from the Laplace approximation at the MAP: the diagonal of
+    the inverse Hessian of the potential energy (here against jax.hessian + a float64
+    inverse), where the windowed adaptation starts; the fit says so."""
+    import jax
+    from crowdzoo.inference.runner import _sampler_start
+    from crowdzoo.inference.samplers import nuts_start
+    from crowdzoo.models import crowd_data
+    from jax.flatten_util import ravel_pytree
+    from numpyro.infer.util import potential_energy
+
+    ann, (par, seq) = nuts_pair
+    for fit in (par, seq):
+        assert fit.diagnostics["mass_matrix"] == "laplace"
+        assert fit.diagnostics["num_warmup"] == SMALL_NUTS["num_warmup"]
+        assert 0 < fit.diagnostics["step_size"] < 10
+        # at least one leapfrog step per warmup iteration, per chain
+        assert fit.diagnostics["warmup_gradients"] >= 2 * SMALL_NUTS["num_warmup"]
+    model, cdata = get_model("dawid_skene"), crowd_data(ann)
+    point, _ = _sampler_start(model, cdata, True)
+    start, used = nuts_start(model, cdata, point, laplace=True)
+    assert used == "laplace"
+    flat, unravel = ravel_pytree(start.z)
+    energy = jax.jit(lambda x: potential_energy(model, (cdata,), {}, unravel(x)))
+    hess = np.asarray(jax.jit(jax.hessian(energy))(flat), np.float64)
+    want = np.diag(np.linalg.inv(0.5 * (hess + hess.T)))
+    assert (want > 0).all()
+    np.testing.assert_allclose(np.asarray(start.inverse_mass_matrix), want, rtol=2e-3)
+    # on big crowds the Hessian-vector products run in batches (here of 2): same metric
+    from crowdzoo.inference import samplers
+
+    monkeypatch.setattr(samplers, "_HVP_FLOATS", 2 * cdata.n_answers * cdata.n_classes)
+    batched, _ = nuts_start(model, cdata, point, laplace=True)
+    np.testing.assert_allclose(np.asarray(batched.inverse_mass_matrix), want, rtol=2e-3)
+    # the start's energy and gradient are the potential's own
+    pe, grad = jax.jit(jax.value_and_grad(energy))(flat)
+    np.testing.assert_allclose(float(start.potential_energy), float(pe), rtol=1e-6)
+    np.testing.assert_allclose(ravel_pytree(start.z_grad)[0], grad, rtol=1e-5, atol=1e-4)
+
+
+def test_laplace_mass_matrix_falls_back_to_adaptation(nuts_pair, monkeypatch):
+    """Above LAPLACE_MAX_DIM parameters NUTS adapts the mass matrix itself, with the long
+    warmup when the caller left num_warmup to the default, and says why."""
+    from crowdzoo.inference import runner, samplers
+    from crowdzoo.inference.runner import _sampler_start
+    from crowdzoo.models import crowd_data
+
+    ann, _ = nuts_pair
+    model, cdata = get_model("dawid_skene"), crowd_data(ann)
+    point, _ = _sampler_start(model, cdata, True)
+    monkeypatch.setattr(samplers, "LAPLACE_MAX_DIM", 3)
+    start, used = samplers.nuts_start(model, cdata, point, laplace=True)
+    assert start.inverse_mass_matrix is None and used.startswith("adapt (")
+    assert "more than 3 for laplace" in used
+    run = samplers.run_nuts(model, cdata, point, __import__("jax").random.PRNGKey(0),
+                            num_warmup=5, num_samples=3, num_chains=1, target_accept_prob=0.8,
+                            max_tree_depth=4, chain_method="sequential", progress=False,
+                            mass_matrix="laplace", fallback_warmup=12)
+    assert run.info["num_warmup"] == 12 and run.info["mass_matrix"] == used
+    assert run.samples["confusion"].shape[:2] == (1, 3)
+    # what the runner asks for: the short warmup with the Laplace metric, the long one as
+    # the fallback; the caller's num_warmup and init_from_map win
+    seen = []
+
+    class Reached(Exception):
+        pass
+
+    def spy(*args, **kwargs):
+        seen.append({k: kwargs[k] for k in ("num_warmup", "mass_matrix", "fallback_warmup")})
+        raise Reached
+
+    monkeypatch.setattr(runner, "run_nuts", spy)
+    for options in ({}, {"num_warmup": 40}, {"init_from_map": False},
+                    {"mass_matrix": "adapt"}):
+        with pytest.raises(Reached):
+            crowdzoo.fit("dawid_skene", ann, method="nuts", progress=False, **options)
+    assert seen == [
+        {"num_warmup": runner.LAPLACE_WARMUP, "mass_matrix": "laplace",
+         "fallback_warmup": runner.ADAPT_WARMUP},
+        {"num_warmup": 40, "mass_matrix": "laplace", "fallback_warmup": None},
+        {"num_warmup": runner.ADAPT_WARMUP, "mass_matrix": "adapt",
+         "fallback_warmup": runner.ADAPT_WARMUP},
+        {"num_warmup": runner.ADAPT_WARMUP, "mass_matrix": "adapt",
+         "fallback_warmup": runner.ADAPT_WARMUP},
+    ]
+
+
 @pytest.mark.parametrize(("options", "message"), [
+    ({"method": "nuts", "mass_matrix": "dense"}, "mass_matrix must be 'adapt' or 'laplace'"),
     ({"method": "nuts", "num_chains": 0}, "num_chains must be >= 1, got 0"),
     ({"method": "nuts", "num_chains": -1}, "num_chains must be >= 1"),
     ({"method": "nuts", "num_samples": 2.5}, "num_samples must be an integer"),
