@@ -16,7 +16,7 @@ worker per 100 tasks: 10k answers = 2k tasks x 20 workers, 100k = 20k x 200,
     ``DawidSkene(n_iter=100).fit_predict_proba(df)`` with Crowd-Kit's default tolerance.
 (c) **NUTS** on 10k answers (2k tasks x 5 answers, 50 workers, K = 3):
     ``crowdzoo.fit(DawidSkene(), ann, method="nuts", progress=False)`` with its defaults
-    (4 chains x (150 warmup + 1000 draws), started from the MAP, the Laplace mass matrix);
+    (4 chains x (200 warmup + 1000 draws), started from the MAP, the Laplace mass matrix);
     wall and CPU time (fresh process, compile included), min bulk ESS from
     ``fit.convergence()``, ESS per second, and a profile (MAP time, time of one gradient of
     the log density, gradients per chain in warmup and in the draws).

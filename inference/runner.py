@@ -411,21 +411,12 @@ def _jitted_init(model, cdata):
     return model.init_params(cdata)
 
 
-@partial(jax.jit, static_argnums=0)
-def _interior_point(model, point, cdata):
-    """Run :func:`~crowdzoo.inference.map.interior_point` as one compiled program.
-
-    Eagerly, each of its operations compiled a program of its own per parameter shape.
-    """
-    return interior_point(model, point, cdata)
-
-
 def _sampler_start(model, cdata, init_from_map: bool, progress: bool = False):
     """Where SVI / NUTS start: the MAP (one labelling of the classes) or the model's start."""
     if init_from_map:
         point, history, *_ = map_point(model, cdata, progress=progress)
         # off the boundary: a MAP entry of ~0 is -inf for NUTS (every transition diverges)
-        return _interior_point(model, point, cdata), history
+        return interior_point(model, point, cdata), history
     start = _initial_params(model, cdata)
     if start is None:
         start = _jitted_init(model, cdata)

@@ -96,7 +96,7 @@ def test_nuts_starts_off_the_boundary(monkeypatch):
     data = require_dataset("labelme")
     opts = dict(method="nuts", num_warmup=60, num_samples=60, num_chains=2, progress=False,
                 use_gold=False)
-    monkeypatch.setattr(runner, "_interior_point", lambda model, params, data: params)
+    monkeypatch.setattr(runner, "interior_point", lambda model, params, data: params)
     with pytest.warns(ConvergenceWarning, match="120 of 120 transitions diverged"):
         stuck = crowdzoo.fit("biased_worker", data, **opts)
     assert stuck.convergence().attrs["divergences"] == 120

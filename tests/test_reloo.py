@@ -26,7 +26,14 @@ import crowdzoo
 
 #: answers of each worker to each of the two outlier tasks
 REPEATS = 8
-NUTS = dict(method="nuts", num_warmup=150, num_samples=500, num_chains=2, seed=0, progress=False)
+#: 2 x 2000 draws: a refitted term is log mean_s p(y_t | theta_s) over 40 answers, whose Monte
+#: Carlo error at 2 x 500 draws (MCSE 0.1-0.5 nats) was as large as the tolerance
+NUTS = dict(method="nuts", num_warmup=150, num_samples=2000, num_chains=2, seed=0,
+            progress=False)
+#: the largest error allowed a refitted term (nats), however large its MCSE (the estimate is
+#: heavy-tailed: over seeds 0-3 at 2 x 2000 draws the errors were -0.38..+0.48 nats with
+#: MCSE 0.06-0.40); PSIS's error on the worst task is > 1 nat
+MAX_ERR = 0.75
 #: DawidSkene()'s Dirichlet concentrations: confusion rows (diagonal, off-diagonal), classes
 DIAG, OFF, CLASS = 3.0, 1.5, 2.0
 
@@ -82,7 +89,7 @@ def exact_term(fit, t, left_out) -> float:
 
 def test_refitted_terms_equal_exact_loo(gold_fit):
     """Each flagged task refitted alone: its term matches the closed-form leave-one-out
-    predictive within 4 Monte Carlo standard errors (and 0.3 nats), where PSIS was off;
+    predictive within 4 Monte Carlo standard errors (and 0.75 nats), where PSIS was off;
     the other tasks' terms are untouched; ArviZ takes the result."""
     fit, psis, bad = gold_fit
     assert bad.size == 2 and set(bad) == {fit.annotations.n_tasks - 2, fit.annotations.n_tasks - 1}
@@ -99,7 +106,7 @@ def test_refitted_terms_equal_exact_loo(gold_fit):
     new = np.asarray(out.elpd_i)
     exact = np.array([exact_term(fit, t, [t]) for t in bad])
     err = np.abs(new[bad] - exact)
-    assert np.all(err < np.minimum(4 * out.refit_mcse, 0.3)), (new[bad], exact, out.refit_mcse)
+    assert np.all(err < np.minimum(4 * out.refit_mcse, MAX_ERR)), (new[bad], exact, out.refit_mcse)
     # PSIS's estimate of the worst task was off by more than a nat (k > 0.9)
     worst = np.argmax(np.asarray(psis.pareto_k)[bad])
     assert abs(before[bad][worst] - exact[worst]) > 1.0
@@ -126,7 +133,7 @@ def test_folds_past_the_cap_equal_exact_k_fold(gold_fit):
     assert out.refitted == 2 and out.refits == 1 and out.terms == "plain, 2 refitted in 1 fold"
     exact = np.array([exact_term(fit, t, bad) for t in bad])
     err = np.abs(np.asarray(out.elpd_i)[bad] - exact)
-    assert np.all(err < np.minimum(4 * out.refit_mcse, 0.3)), (err, out.refit_mcse)
+    assert np.all(err < np.minimum(4 * out.refit_mcse, MAX_ERR)), (err, out.refit_mcse)
     # a fold's term is another target than exact LOO (less data), here by 0.03 nats a task
     # (upwards: leaving out a task of the other class raises this class's share)
     loo_exact = np.array([exact_term(fit, t, [t]) for t in bad])
