@@ -102,6 +102,18 @@ def _temper(text: str):
     return power
 
 
+#: the library's advice in Python (keyword arguments) -> the same advice as flags
+_PYTHON_TO_CLI = (("pass na_values=['']", "pass --na-values ''"),
+                  ("pass na_values", "pass --na-values"))
+
+
+def _as_cli_advice(msg: str) -> str:
+    """Rewrite an error's advice to name the command's flags, not Python's arguments."""
+    for python, flag in _PYTHON_TO_CLI:
+        msg = msg.replace(python, flag)
+    return msg
+
+
 def _csv_list(text: str) -> list[str]:
     """Split comma-separated values (an empty item stays: ``'N/A,'``)."""
     return text.split(",")
@@ -1040,7 +1052,7 @@ def main(argv: list[str] | None = None) -> int:
     except (CliError, OSError, ValueError) as err:
         if debug:
             raise
-        msg = " ".join(str(err).split()) or type(err).__name__
+        msg = _as_cli_advice(" ".join(str(err).split()) or type(err).__name__)
         print(f"crowdzoo {args.command}: error: {msg}", file=sys.stderr)
         return EXIT_USAGE
     except FloatingPointError as err:

@@ -203,7 +203,7 @@ def _encode_gold(
             f"gold has a missing (NaN/None) task id in {_listing(np.flatnonzero(bad_task), 'row')}"
         )
     na = na_strings(na_values)
-    bad = np.asarray(g.isna())
+    bad = np.array(g.isna(), dtype=bool)  # a copy: pandas' own array is read-only
     if na is not None:
         bad |= np.array([isinstance(v, str) and v.strip() in na for v in g.tolist()], dtype=bool)
         g = g[~bad]

@@ -203,6 +203,24 @@ def test_missing_file(tmp_path, capsys):
     _one_line_error(capsys, code, "nope.csv")
 
 
+def test_missing_labels_advice_names_the_flag(tmp_path, capsys):
+    """Empty labels / empty gold: the advice is the flag that fixes it, and the flag does."""
+    answers = tmp_path / "a.csv"
+    answers.write_text("task,worker,label\nt1,w1,a\nt1,w2,\nt2,w1,b\nt2,w2,b\n")
+    code = main(["fit", str(answers), "--out", str(tmp_path / "o")])
+    err = _one_line_error(capsys, code, "empty values at 1 row", "--na-values ''")
+    assert "na_values" not in err
+    assert main(["fit", str(answers), "--out", str(tmp_path / "o"), "--na-values", ""]) == 0
+    gold = tmp_path / "g.csv"
+    gold.write_text("task,label\nt1,\nt2,b\n")
+    code = main(["fit", str(answers), "--gold", str(gold), "--na-values", "",
+                 "--out", str(tmp_path / "o2")])
+    assert code == 0, capsys.readouterr().err
+    code = main(["fit", str(answers), "--gold", str(gold), "--out", str(tmp_path / "o3")])
+    err = _one_line_error(capsys, code, "--na-values")
+    assert "na_values" not in err
+
+
 def test_wrong_column(crowd, tmp_path, capsys):
     # the file has columns item, annotator, answer: the defaults task, worker, label are wrong
     code = main(["fit", str(crowd["answers"]), "--out", str(tmp_path / "o")])

@@ -146,6 +146,15 @@ def test_empty_and_missing_labels_get_clear_errors(tmp_path):
     with pytest.raises(AnnotationsError, match="na_values"):
         Annotations.from_frame(df)
     assert Annotations.from_frame(df, na_values=True).n_answers == 2
+    # missing gold with na_values: that task has no gold (was "output array is read-only"
+    # under pandas 3, whose isna() array is a read-only view); the caller's gold is untouched
+    gold = pd.Series({"t1": None, "t2": "y"})
+    kept = gold.copy()
+    a = Annotations.from_frame(df, gold=gold, na_values=True)
+    assert a.gold_series().to_dict() == {"t2": "y"}
+    pd.testing.assert_series_equal(gold, kept)
+    b = Annotations.from_frame(df, gold=pd.Series({"t1": "", "t2": "y"}), na_values=[""])
+    assert b.gold_series().to_dict() == {"t2": "y"}
 
 
 # --- features -----------------------------------------------------------------------------
