@@ -153,13 +153,11 @@ def nuts_start(model, data, params0, *, laplace: bool) -> tuple[NutsStart, str]:
 
 
 @functools.lru_cache(maxsize=64)
-def _nuts_fns(model, num_warmup: int, target_accept_prob: float, max_tree_depth: int,
-              adapt_mass_matrix: bool = True):
+def _nuts_fns(model, num_warmup: int, target_accept_prob: float, max_tree_depth: int):
     """Compiled ``init`` and ``advance`` of one model and sampler setting (data an argument).
 
     ``init`` takes the shared :class:`NutsStart` (so it compiles no potential energy of its
-    own); with ``adapt_mass_matrix=False`` the start's inverse mass matrix is kept through
-    warmup and only the step size adapts.
+    own); its inverse mass matrix, when given, is where the windowed adaptation starts.
     """
     from numpyro.infer.hmc import hmc
     from numpyro.infer.util import ParamInfo, potential_energy
@@ -172,7 +170,6 @@ def _nuts_fns(model, num_warmup: int, target_accept_prob: float, max_tree_depth:
     def init(key, data, start):
         return init_kernel(ParamInfo(start.z, start.potential_energy, start.z_grad), num_warmup,
                            inverse_mass_matrix=start.inverse_mass_matrix,
-                           adapt_mass_matrix=adapt_mass_matrix,
                            target_accept_prob=target_accept_prob,
                            max_tree_depth=max_tree_depth, model_args=(data,), rng_key=key)
 
