@@ -173,12 +173,24 @@ class Fit:
         self.method = method
         self.annotations = annotations
         self.data = data
+        relabelled = None
         if samples is not None:
-            samples = model.relabel_draws(samples)  # exchangeable components: one labelling
+            # exchangeable components (or true classes under a symmetric posterior): one labelling
+            new = model.relabel_draws(samples, data=data)
+            changed = np.zeros(next(iter(samples.values())).shape[:2], bool)
+            for k, v in new.items():
+                diff = np.asarray(v) != np.asarray(samples[k])
+                changed |= diff.reshape(diff.shape[:2] + (-1,)).any(-1)
+            relabelled = float(changed.mean()) if changed.size else 0.0
+            samples = new
         self.samples = samples
         self.sample_stats = sample_stats or {}
         self.loss_history = None if loss_history is None else np.asarray(loss_history)
         self.diagnostics = dict(diagnostics or {})
+        if relabelled or (relabelled is not None and data is not None
+                           and model.class_symmetric(data)):
+            # the share of draws that were given another labelling
+            self.diagnostics["relabelled_draws"] = relabelled
         self.elapsed = float("nan")
         self.seed = None
         self.options = None

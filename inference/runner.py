@@ -181,7 +181,10 @@ def fit(
         ``"map"``: EM-like MAP (closed-form EM where the model has it, else L-BFGS).
         ``"svi"``: variational inference with an automatic guide, started from the MAP.
         ``"nuts"``: NUTS, several chains started from the MAP (which keeps every chain in
-        the same labelling of the classes).
+        the same labelling of the classes). Where the posterior is symmetric under
+        relabelling the classes (``model.class_symmetric``: the biased worker's flat
+        two-class prior), SVI and NUTS draws in the mirror mode are relabelled
+        (``Fit.diagnostics["relabelled_draws"]``).
     seed : int or None
         Seed of every random choice, a non-negative integer below 2**32; the same seed gives
         the same result (also whether NUTS chains run in parallel or in sequence). ``None``

@@ -22,6 +22,16 @@ rank bins; the model *fails* SBC when the smallest p-value is below ``alpha / m`
 The PIT-ECDF difference plot with a simultaneous band (Säilynoja, Bürkner & Vehtari 2022) is
 arviz-plots' ``plot_ecdf_pit`` (:func:`crowdzoo.inference.criticism_plots.plot_sbc_ecdf`).
 
+Label switching: where the prior and the likelihood are symmetric under relabelling the true
+classes (:meth:`~crowdzoo.models.base.CrowdModel.class_symmetric`: the biased worker model's
+flat two-class prior), the exact posterior is an equal mixture of mirror modes, every task
+label is 50/50 under it, and a chain in one mode fails SBC although it is what users want.
+``fit`` then reports the identified posterior (each draw relabelled so that workers are
+better than chance on average), and the harness labels the true parameters and labels the
+same way: by the symmetry, the relabelled truth is a draw from the prior restricted to that
+labelling, whose posterior is the relabelled one, so the ranks are uniform again (the
+relabelling is a function of the parameters alone).
+
 The posterior is computed by :func:`crowdzoo.fit` itself — the MAP, NUTS (one chain,
 started from the MAP) or SVI (AutoNormal guide, reported separately: mean-field SVI is not
 expected to be calibrated) that users run — and the crowds by
@@ -375,6 +385,10 @@ def run_sbc(
         options = {"num_steps": svi_steps, "learning_rate": learning_rate,
                    "num_draws": num_samples}
     quantities = sbc_quantities(model, data0, n_workers_checked, n_tasks_checked)
+    # a posterior symmetric under relabelling the classes: the fit reports the identified one
+    # (its draws relabelled by canonical_class_order), so the truth is labelled alike
+    relabel = model.class_symmetric(data0) and fit_model.class_symmetric(data0)
+    n_relabelled = 0
     ranks = {q[0]: np.zeros(n_reps, int) for q in quantities}
     divergences, steps, map_converged = [], [], []
     rng = np.random.default_rng(seed)
@@ -389,6 +403,12 @@ def run_sbc(
                  for k, v in result.samples.items()}
         probs = result.task_posterior().to_numpy()
         z = sim.annotations.classes.get_indexer(sim.true_labels.to_numpy())
+        truth = sim.params
+        if relabel:
+            order = model.canonical_class_order(truth)
+            truth = model.permute_classes(truth, order)
+            z = np.argsort(order)[z]  # old class k is now labelled argsort(order)[k]
+            n_relabelled += int(np.any(order != np.arange(order.size)))
         if method == "nuts":
             divergences.append(int(result.sample_stats["diverging"].sum()))
             steps.append(float(result.sample_stats["num_steps"].mean()))
@@ -401,7 +421,7 @@ def run_sbc(
                 u = p[: z[t]].sum() + rng.random() * p[z[t]]
                 ranks[label][r] = min(int(np.floor(u * (n_draws + 1))), n_draws)
             else:
-                true = sim.params[site][idx]
+                true = truth[site][idx]
                 ranks[label][r] = int((draws[site][(slice(None),) + idx] < true).sum())
     settings = {
         "n_reps": n_reps, "n_tasks": n_tasks, "n_workers": n_workers, "n_classes": n_classes,
@@ -416,5 +436,7 @@ def run_sbc(
         settings.update(svi_steps=svi_steps, learning_rate=learning_rate)
         diag = {"nonfinite_losses": np.asarray(divergences)}
     diag["map_converged"] = float(np.mean(map_converged))
+    if relabel:  # replications whose true parameters were relabelled (about half for K = 2)
+        diag["relabelled_truths"] = n_relabelled
     diag["seconds"] = time.perf_counter() - start
     return SBCResult(model.name, method, ranks, n_draws, alpha, n_bins, settings, diag)

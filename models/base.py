@@ -5,12 +5,15 @@ from __future__ import annotations
 import functools
 from typing import Any, ClassVar
 
+import itertools
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .core import CrowdData, marginalize, observe_or_generate
 
-__all__ = ["Baseline", "CrowdModel", "Params", "soft_majority_vote"]
+__all__ = ["Baseline", "CrowdModel", "Params", "best_class_order", "soft_majority_vote"]
 
 Params = dict[str, jax.Array]
 
@@ -22,6 +25,34 @@ def soft_majority_vote(data: CrowdData) -> jax.Array:
     share = counts / counts.sum(-1, keepdims=True)
     onehot = jax.nn.one_hot(data.gold, data.n_classes)
     return jnp.where(data.gold[:, None] >= 0, onehot, share)
+
+
+def best_class_order(scores) -> np.ndarray:
+    """The relabelling of the true classes that maximizes a score, per draw.
+
+    ``scores[..., k, j]``: how well old class ``k`` fits the new label ``j`` (for a confusion
+    model, how often workers answer ``j`` when the truth is ``k``). Returns ``order (..., K)``
+    with new class ``j`` = old class ``order[..., j]``, the permutation maximizing
+    ``sum_k scores[k, sigma(k)]`` (ties keep the labelling as it is). Exhaustive for
+    ``K <= 6``, else the Hungarian assignment per draw.
+    """
+    scores = np.asarray(scores, np.float64)
+    K = scores.shape[-1]
+    lead = scores.shape[:-2]
+    if K <= 6:
+        perms = np.array(list(itertools.permutations(range(K))))  # (P, K); perms[0]: identity
+        total = scores[..., np.arange(K), perms].sum(-1)  # (..., P)
+        sigma = perms[np.argmax(total, axis=-1)]  # old k -> new sigma[k]
+    else:
+        from scipy.optimize import linear_sum_assignment
+
+        flat = scores.reshape((-1, K, K))
+        sigma = np.empty((flat.shape[0], K), np.int64)
+        for s, m in enumerate(flat):
+            rows, cols = linear_sum_assignment(-m)
+            sigma[s, rows] = cols
+        sigma = sigma.reshape(lead + (K,))
+    return np.argsort(sigma, axis=-1)
 
 
 def _freeze(value):
@@ -193,14 +224,59 @@ class CrowdModel:
         """
         raise NotImplementedError(f"{self.name}: no init_params")
 
-    def relabel_draws(self, samples: dict) -> dict:
+    def relabel_draws(self, samples: dict, data: CrowdData | None = None) -> dict:
         """Give every posterior draw the same labelling of exchangeable components.
 
-        The default returns the draws as they are; a model whose components can permute
-        (the community model's communities) relabels them (the Fit applies it to NUTS / SVI
-        draws before any summary).
+        The Fit applies it to NUTS / SVI draws before any summary. By default, draws are
+        returned as they are, unless the posterior is symmetric under relabelling the true
+        classes (:meth:`class_symmetric` on ``data``): then each draw gets the labelling of
+        :meth:`canonical_class_order` (workers better than chance on average), so that the
+        reported posterior is the identified one. A model whose other components can permute
+        (the community model's communities) relabels them itself.
         """
-        return dict(samples)
+        if data is None or not self.class_symmetric(data):
+            return dict(samples)
+        return self.permute_classes(samples, self.canonical_class_order(samples))
+
+    # --- relabelling the true classes -------------------------------------------------------
+    def class_symmetric(self, data: CrowdData) -> bool:
+        """Whether the joint density is unchanged when the true classes are relabelled.
+
+        Then the posterior has one mode per labelling, of equal mass: every task's label is
+        50/50 under the exact posterior of a two-class crowd, and a sampler reports whichever
+        mode it sits in. A model that says True here gets its draws put in one labelling
+        (:meth:`relabel_draws`), and simulation-based calibration labels the true parameters
+        alike. Default: False (a prior that favours honest workers breaks the symmetry, and
+        so do gold labels).
+        """
+        return False
+
+    def canonical_class_order(self, params) -> np.ndarray:
+        """``order (..., K)``: new class ``j`` is old class ``order[..., j]``, per draw.
+
+        Needed by models whose :meth:`class_symmetric` can be True: the labelling under which
+        the workers are right most often (:func:`best_class_order` of a ``(K, K)`` score).
+        """
+        raise NotImplementedError(f"{self.name} does not define a canonical class labelling")
+
+    def permute_classes(self, params, order) -> dict:
+        """Relabel the true classes of ``params``: along every ``true_class`` axis (:attr:`dims`),
+        new entry ``j`` is old entry ``order[..., j]``; ``order``'s leading axes are the draws'.
+
+        Returns a new dict (sites without a ``true_class`` axis are kept as they are).
+        """
+        order = np.asarray(order)
+        lead = order.ndim - 1
+        out = dict(params)
+        for site, dims in self.dims.items():
+            if site not in params or "true_class" not in dims:
+                continue
+            value = np.asarray(params[site])
+            ax = lead + tuple(dims).index("true_class")
+            shape = (order.shape[:-1] + (1,) * (ax - lead) + order.shape[-1:]
+                     + (1,) * (value.ndim - ax - 1))
+            out[site] = np.take_along_axis(value, order.reshape(shape), axis=ax)
+        return out
 
     def warm_start(self) -> CrowdModel | None:
         """Return a simpler model whose MAP the runner fits first to start this one (None: none)."""

@@ -18,6 +18,15 @@ on the diagonal and 1 elsewhere, so the prior mean of ``probWorkerLabel[w, k, k]
 ``b = initial_worker_belief`` (0.5 by default). For K = 2 and ``b = 0.5`` the rows are flat
 and the MAP is Dawid and Skene's maximum-likelihood EM.
 
+Label switching: with that flat two-class prior, relabelling the true classes (every worker
+adversarial, every label flipped) changes neither prior nor likelihood, so the exact posterior
+has two mirror modes of equal mass and puts every task's label at 50/50. What users want is
+the mode where workers are better than chance; ``fit`` reports it, for NUTS and SVI, by
+relabelling each draw that lies in the mirror mode (:meth:`DawidSkene.class_symmetric`,
+``fit.diagnostics["relabelled_draws"]`` says how many), and simulation-based calibration
+labels the true parameters the same way. A ``b`` above 0.5, more classes or gold labels break
+the symmetry and nothing is relabelled.
+
 The math is Dawid-Skene's: this class is :class:`~crowdzoo.models.DawidSkene` with the
 book's priors (same sites ``pi`` and ``confusion``, same closed-form EM).
 

@@ -272,7 +272,7 @@ class Community(CrowdModel):
         }
 
     # --- identifiability ----------------------------------------------------------------------
-    def relabel_draws(self, samples: dict, n_iter: int = 20) -> dict:
+    def relabel_draws(self, samples: dict, data=None, n_iter: int = 20) -> dict:
         """Give every draw the same community labels (Stephens 2000, Hungarian matching).
 
         The communities are exchangeable: permuting them (with their sizes and confusion
@@ -288,6 +288,10 @@ class Community(CrowdModel):
         ----------
         samples : dict of arrays ``(chain, draw, ...)``
             Posterior draws with ``community_prob`` and ``community_confusion``.
+        data : CrowdData, optional
+            Unused (the true classes are not exchangeable under this model's priors).
+        n_iter : int
+            Most rounds of matching to the reference.
 
         Returns
         -------

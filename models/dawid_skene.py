@@ -32,7 +32,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from .base import CrowdModel, Params, soft_majority_vote
+from .base import CrowdModel, Params, best_class_order, soft_majority_vote
 from .core import CrowdData
 
 __all__ = ["DawidSkene", "dirichlet_map", "confusion_concentration"]
@@ -146,6 +146,24 @@ class DawidSkene(CrowdModel):
         conf = confusion_concentration(self.confusion_prior, data.n_classes)
         cls = jnp.broadcast_to(jnp.asarray(self.class_prior, jnp.float32), (data.n_classes,))
         return conf, cls
+
+    def class_symmetric(self, data: CrowdData) -> bool:
+        """True when every confusion row has the same prior and the class prior is flat.
+
+        E.g. ``DawidSkene(confusion_prior=1.0, class_prior=1.0)`` (the classic maximum
+        likelihood) and the book's biased worker with two classes: relabelling the true
+        classes then changes neither prior nor likelihood, so the posterior has a mirror mode
+        where every worker is adversarial. With gold labels (clamped) it is not symmetric.
+        """
+        if np.any(np.asarray(data.gold) >= 0):
+            return False
+        conf, cls = (np.asarray(a) for a in self._concentrations(data))
+        return bool(np.all(cls == cls.flat[0]) and np.all(conf == conf[..., :1, :]))
+
+    def canonical_class_order(self, params) -> np.ndarray:
+        """The labelling under which workers answer the true class most often, summed over
+        workers (for two classes: mean ``confusion[w,0,0] + confusion[w,1,1]`` above 1)."""
+        return best_class_order(np.asarray(params["confusion"], np.float64).sum(-3))
 
     def sample_params(self, data: CrowdData) -> Params:
         """``pi ~ Dirichlet``, ``confusion[w, k] ~ Dirichlet`` in plates worker x true_class."""

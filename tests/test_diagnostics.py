@@ -152,6 +152,44 @@ def test_community_relabelling_undoes_a_permutation():
         np.testing.assert_array_equal(samples[k], before[k])
 
 
+def test_fit_reports_the_identified_posterior_of_a_symmetric_model():
+    """biased_worker with two classes (flat prior): a draw in the mirror mode (every worker
+    adversarial, every label flipped) is put back in the honest labelling, the task
+    posterior is that of the honest mode, and the Fit says how many draws it relabelled.
+    Dawid-Skene (a prior that favours honest workers) leaves the same draws alone."""
+    from crowdzoo.inference.result import Fit
+    from crowdzoo.models import crowd_data, get_model
+
+    sim = simulate("dawid_skene", n_tasks=30, n_workers=5, n_classes=2, answers_per_task=4,
+                   seed=2)
+    data = crowd_data(sim.annotations)
+    rng = np.random.default_rng(0)
+    conf = np.empty((2, 6, 5, 2, 2))
+    conf[..., 0, 0] = rng.uniform(0.7, 0.9, (2, 6, 5))
+    conf[..., 1, 1] = rng.uniform(0.7, 0.9, (2, 6, 5))
+    conf[..., 0, 1], conf[..., 1, 0] = 1 - conf[..., 0, 0], 1 - conf[..., 1, 1]
+    pi = np.stack([rng.uniform(0.3, 0.7, (2, 6))] * 2, -1)
+    pi[..., 1] = 1 - pi[..., 0]
+    honest = {"pi": pi, "confusion": conf}
+    mixed = {k: v.copy() for k, v in honest.items()}
+    mixed["pi"][1, :3] = pi[1, :3, ::-1]
+    mixed["confusion"][1, :3] = conf[1, :3, :, ::-1, :]  # 3 of 12 draws in the mirror mode
+    model = get_model("biased_worker")
+    before = {k: v.copy() for k, v in mixed.items()}
+    fit = Fit(model, "nuts", sim.annotations, data, samples=mixed)
+    for k in honest:
+        np.testing.assert_array_equal(fit.samples[k], honest[k])
+        np.testing.assert_array_equal(mixed[k], before[k])  # the input is not modified
+    assert fit.diagnostics["relabelled_draws"] == pytest.approx(0.25)
+    reference = Fit(model, "nuts", sim.annotations, data, samples=honest)
+    np.testing.assert_allclose(fit.task_posterior().to_numpy(),
+                               reference.task_posterior().to_numpy(), rtol=1e-6)
+    assert reference.diagnostics["relabelled_draws"] == 0.0  # said, even when none moved
+    ds = Fit(get_model("dawid_skene"), "nuts", sim.annotations, data, samples=mixed)
+    np.testing.assert_array_equal(ds.samples["confusion"], mixed["confusion"])
+    assert "relabelled_draws" not in ds.diagnostics
+
+
 def test_compare_flags_a_model_that_has_not_converged():
     from crowdzoo.inference.compare import compare_models
 

@@ -402,3 +402,83 @@ def test_marginal_pieces_are_consistent():
     np.testing.assert_allclose(float(m.log_lik), float(m.per_task.sum()), rtol=1e-6)
     np.testing.assert_allclose(np.asarray(jax.nn.logsumexp(m.logits, -1)), np.asarray(m.per_task),
                                rtol=1e-6)
+
+
+# --- label switching: the models that say their posterior is symmetric --------------------
+def _relabelled_log_joint(model, data, params, order):
+    moved = model.permute_classes({k: np.asarray(v) for k, v in params.items()}, order)
+    return float(log_density(model, (data,), {}, {k: jnp.asarray(v)
+                                                    for k, v in moved.items()})[0])
+
+
+def test_class_symmetry_claims_hold():
+    """A model whose ``class_symmetric`` is True has the same log joint at every relabelling of
+    the true classes (so its posterior's mirror modes have equal mass); which registry models
+    claim it at two classes with their default priors is pinned: the book's biased worker,
+    whose flat two-class prior makes it so, with and without words."""
+    claimants = set()
+    for name in sorted(REGISTRY):
+        model = get_model(name)
+        if not hasattr(model, "class_symmetric"):  # a baseline: no parameters
+            continue
+        features = "counts" if name == "biased_worker_words" else bool(model.needs_features)
+        ann, _, _ = dense_crowd(2, 0, features=features)
+        data = crowd_data(ann)
+        if not model.class_symmetric(data):
+            continue
+        claimants.add(name)
+        params = prior_draw(model, data, 1)
+        base = float(log_density(model, (data,), {}, params)[0])
+        moved = _relabelled_log_joint(model, data, params, np.array([1, 0]))
+        assert abs(base - moved) < 1e-5 * max(1.0, abs(base)), (name, base, moved)
+    assert claimants == {"biased_worker", "biased_worker_words"}
+    # the check has teeth: Dawid-Skene's prior favours honest workers, its mirror image differs
+    model = get_model("dawid_skene")
+    data = crowd_data(dense_crowd(2, 0)[0])
+    params = prior_draw(model, data, 1)
+    base = float(log_density(model, (data,), {}, params)[0])
+    assert abs(base - _relabelled_log_joint(model, data, params, np.array([1, 0]))) > 0.1
+
+
+def test_flat_dawid_skene_is_symmetric_under_every_permutation_unless_gold():
+    from crowdzoo.models import DawidSkene
+
+    flat = DawidSkene(confusion_prior=1.0, class_prior=1.0)
+    data = crowd_data(dense_crowd(3, 2)[0])
+    assert flat.class_symmetric(data)
+    assert not get_model("biased_worker").class_symmetric(data)  # K = 3: diagonal prior 2
+    params = prior_draw(flat, data, 4)
+    base = float(log_density(flat, (data,), {}, params)[0])
+    for order in [(0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)]:
+        moved = _relabelled_log_joint(flat, data, params, np.array(order))
+        assert abs(base - moved) < 1e-5 * max(1.0, abs(base)), order
+    gold = crowd_data(dense_crowd(3, 2, gold_tasks=(0,))[0])
+    assert not flat.class_symmetric(gold)  # a gold label tells the classes apart
+
+
+def test_best_class_order_and_permute_classes():
+    from crowdzoo.models.base import best_class_order
+
+    # scores[k, j]: old class k fits new label j; the best labelling sends 0->2, 1->0, 2->1
+    scores = np.array([[0.1, 0.2, 0.9], [0.8, 0.1, 0.1], [0.0, 0.7, 0.3]])
+    order = best_class_order(scores)
+    np.testing.assert_array_equal(order, [1, 2, 0])  # new j is old order[j]
+    np.testing.assert_array_equal(best_class_order(np.eye(3)), [0, 1, 2])
+    # per draw (leading axes), and the Hungarian branch for K > 6 agrees with brute force
+    rng = np.random.default_rng(0)
+    many = rng.random((5, 2, 6, 6))
+    brute = best_class_order(many)
+    perm = np.argsort(rng.permutation(7))
+    big = np.zeros((7, 7))
+    big[perm, np.arange(7)] = 1.0  # old class perm[j] fits new label j
+    np.testing.assert_array_equal(best_class_order(big), perm)
+    assert brute.shape == (5, 2, 6)
+    model = get_model("dawid_skene")
+    conf = rng.random((2, 4, 3, 3))  # (draw, worker, true_class, label)
+    pi = rng.random((2, 3))
+    orders = np.array([[2, 0, 1], [0, 1, 2]])
+    out = model.permute_classes({"pi": pi, "confusion": conf, "other": 1.0}, orders)
+    np.testing.assert_array_equal(out["pi"][0], pi[0, [2, 0, 1]])
+    np.testing.assert_array_equal(out["confusion"][0], conf[0][:, [2, 0, 1], :])
+    np.testing.assert_array_equal(out["confusion"][1], conf[1])
+    assert out["other"] == 1.0 and out["pi"] is not pi
