@@ -404,6 +404,10 @@ def _describe_fit(fit) -> str:
             text += f"; final ELBO {d.get('final_elbo', float('nan')):.1f}"
         if not conv["converged"]:
             text += "\nNOT CONVERGED: " + "; ".join(conv["problems"])
+        if d.get("relabelled_draws"):
+            text += (f"\n{d['relabelled_draws']:.0%} of the draws were in the mirror labelling of "
+                     f"the classes (every worker adversarial; as likely under this model's "
+                     f"symmetric prior) and were relabelled")
     return text
 
 

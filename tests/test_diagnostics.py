@@ -181,6 +181,11 @@ def test_fit_reports_the_identified_posterior_of_a_symmetric_model():
         np.testing.assert_array_equal(fit.samples[k], honest[k])
         np.testing.assert_array_equal(mixed[k], before[k])  # the input is not modified
     assert fit.diagnostics["relabelled_draws"] == pytest.approx(0.25)
+    from crowdzoo.cli import _describe_fit
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 6 draws per chain: not converged, and says so
+        assert "25% of the draws were in the mirror labelling" in _describe_fit(fit)
     reference = Fit(model, "nuts", sim.annotations, data, samples=honest)
     np.testing.assert_allclose(fit.task_posterior().to_numpy(),
                                reference.task_posterior().to_numpy(), rtol=1e-6)
