@@ -23,9 +23,10 @@ import sys
 import time
 from pathlib import Path
 
-import crowdzoo  # noqa: F401  (sets up JAX devices)
 from crowdzoo.inference.criticism import run_sbc
 from crowdzoo.models import REGISTRY, get_model
+
+import crowdzoo  # noqa: F401  (sets up JAX devices)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sbc.md"
 

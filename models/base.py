@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, ClassVar
-
 import itertools
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -28,7 +27,7 @@ def soft_majority_vote(data: CrowdData) -> jax.Array:
 
 
 def best_class_order(scores) -> np.ndarray:
-    """The relabelling of the true classes that maximizes a score, per draw.
+    """Return the relabelling of the true classes that maximizes a score, per draw.
 
     ``scores[..., k, j]``: how well old class ``k`` fits the new label ``j`` (for a confusion
     model, how often workers answer ``j`` when the truth is ``k``). Returns ``order (..., K)``
@@ -260,10 +259,11 @@ class CrowdModel:
         raise NotImplementedError(f"{self.name} does not define a canonical class labelling")
 
     def permute_classes(self, params, order) -> dict:
-        """Relabel the true classes of ``params``: along every ``true_class`` axis (:attr:`dims`),
-        new entry ``j`` is old entry ``order[..., j]``; ``order``'s leading axes are the draws'.
+        """Relabel the true classes of ``params`` (a new dict).
 
-        Returns a new dict (sites without a ``true_class`` axis are kept as they are).
+        Along every ``true_class`` axis (:attr:`dims`), new entry ``j`` is old entry
+        ``order[..., j]``; ``order``'s leading axes are the draws'. Sites without a
+        ``true_class`` axis are kept as they are.
         """
         order = np.asarray(order)
         lead = order.ndim - 1

@@ -148,7 +148,7 @@ class DawidSkene(CrowdModel):
         return conf, cls
 
     def class_symmetric(self, data: CrowdData) -> bool:
-        """True when every confusion row has the same prior and the class prior is flat.
+        """Say whether every confusion row has the same prior and the class prior is flat.
 
         E.g. ``DawidSkene(confusion_prior=1.0, class_prior=1.0)`` (the classic maximum
         likelihood) and the book's biased worker with two classes: relabelling the true
@@ -161,8 +161,11 @@ class DawidSkene(CrowdModel):
         return bool(np.all(cls == cls.flat[0]) and np.all(conf == conf[..., :1, :]))
 
     def canonical_class_order(self, params) -> np.ndarray:
-        """The labelling under which workers answer the true class most often, summed over
-        workers (for two classes: mean ``confusion[w,0,0] + confusion[w,1,1]`` above 1)."""
+        """Return the labelling under which workers answer the true class most often.
+
+        Summed over workers; for two classes: mean ``confusion[w,0,0] + confusion[w,1,1]``
+        above 1.
+        """
         return best_class_order(np.asarray(params["confusion"], np.float64).sum(-3))
 
     def sample_params(self, data: CrowdData) -> Params:
