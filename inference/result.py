@@ -179,6 +179,8 @@ class Fit:
             new = model.relabel_draws(samples, data=data)
             changed = np.zeros(next(iter(samples.values())).shape[:2], bool)
             for k, v in new.items():
+                if v is samples.get(k):  # untouched (the usual case): nothing to compare
+                    continue
                 diff = np.asarray(v) != np.asarray(samples[k])
                 changed |= diff.reshape(diff.shape[:2] + (-1,)).any(-1)
             relabelled = float(changed.mean()) if changed.size else 0.0
