@@ -281,6 +281,16 @@ def render_speed() -> str:
            f"{'met' if nuts_ok else '**not** met'}"
            + (f": one gradient costs {grad.group(1)} ms and NUTS takes {steps} leapfrog steps "
               f"per draw." if grad else ".")]
+    cached = re.findall(r"4 chains x \((\d+) \+ (\d+)\): \*\*([0-9.]+) s\*\* wall, max r_hat "
+                        r"([0-9.]+), min ESS bulk (\d+)", text)
+    if cached:
+        runs = "; ".join(f"{d} draws **{w} s** (max r_hat {r}, min bulk ESS {e})"
+                         for _, d, w, r, e in cached)
+        same = [float(w) for _, d, w, _, _ in cached if setup and f"+ {d} draws" in setup.group(0)]
+        paid = (f" (so {wall - same[0]:.0f} s of the first fit is compilation)" if same else "")
+        out[-1] += (f" crowdzoo keeps compiled kernels on disk: in a later process (the cache "
+                    f"filled, as the CLI and the notebooks use it), 4 chains x 200 warmup + "
+                    f"{runs}{paid}.")
     try:
         gt = tables("glad.md")
         ga = next(t for t in gt if "ratio (CK / zoo)" in t.columns)
