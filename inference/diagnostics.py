@@ -80,17 +80,18 @@ def convergence_table(fit) -> pd.DataFrame:
     ``min_ess_tail``, ``divergences``, ``num_chains``, ``num_draws``, ``converged`` and
     ``problems`` (sentences, empty when converged).
     """
-    import arviz as az
-    import numpyro  # noqa: F401  (numpyro before arviz)
+    # arviz-stats' own functions (what az.rhat / az.ess are), without importing the rest of
+    # arviz (plots): this check runs after every NUTS / SVI fit
+    import arviz_stats as azs
 
     post = fit._posterior_dataset()
     chains, draws = int(post.sizes["chain"]), int(post.sizes["draw"])
     is_mcmc = fit.method == "nuts"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # constant draws (fixed parameters)
-        rhat = az.rhat(post) if is_mcmc and chains > 1 else None
-        ess_b = az.ess(post, method="bulk")
-        ess_t = az.ess(post, method="tail")
+        rhat = azs.rhat(post) if is_mcmc and chains > 1 else None
+        ess_b = azs.ess(post, method="bulk")
+        ess_t = azs.ess(post, method="tail")
     need = ESS_PER_CHAIN_MIN * chains
     # a chain moved if any parameter changed in it; a parameter that is constant while every
     # chain moved is fixed by the model (a one-entry simplex, e.g. one community), not stuck
